@@ -1,0 +1,30 @@
+"""Keyword arguments for kubernetes-asyncio patch calls that always name the content type.
+
+kubernetes-asyncio picks a patch content type from the body and the endpoint (a dict on a custom
+resource goes out as a JSON patch and is rejected), so druid never lets it choose. The package's type
+stubs omit ``_content_type``; these helpers return plain keyword dicts to splat into the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+def apply(field_manager: str, force: bool = True) -> dict[str, Any]:
+    """Server-side apply: the body is the partial intent object owned by ``field_manager``."""
+    return {"_content_type": APPLY, "field_manager": field_manager, "force": force}
+
+
+def merge() -> dict[str, Any]:
+    """JSON merge patch (RFC 7386): lists are replaced whole; put resourceVersion in the body to lock."""
+    return {"_content_type": MERGE}
+
+
+def json_patch() -> dict[str, Any]:
+    """JSON patch (RFC 6902): the body is a list of operations; use ``test`` ops as preconditions."""
+    return {"_content_type": JSON_PATCH}

@@ -1,0 +1,52 @@
+"""Shared fixtures: one real local control plane per test session, API clients, throw-away namespaces."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from druid.testing.controlplane import ControlPlane
+from druid.testing.wait import eventually
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1."""
+    cp = ControlPlane(mode="full")
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+async def make_api_client(kubeconfig: str) -> client.ApiClient:
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    return client.ApiClient(configuration=cfg)
+
+
+@pytest.fixture(scope="session")
+async def api(control_plane: ControlPlane) -> AsyncIterator[client.ApiClient]:
+    api_client = await make_api_client(str(control_plane.kubeconfig))
+    async with api_client:
+        yield api_client
+
+
+@pytest.fixture
+async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace (with its default ServiceAccount present), deleted after the test."""
+    core = client.CoreV1Api(api)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+    async def default_sa() -> bool:
+        await core.read_namespaced_service_account("default", name)
+        return True
+
+    await eventually(default_sa, timeout=30, what=f"default ServiceAccount in {name}")
+    yield name
+    await core.delete_namespace(name)
