@@ -1,0 +1,350 @@
+"""The API client druid uses: raw JSON over kubernetes-asyncio's transport, every call with a timeout.
+
+kubernetes-asyncio handles configuration, TLS, auth and token refresh; druid uses its generated
+methods only for typed reads in tests and goes through :class:`Kube` everywhere else, so objects stay
+plain dicts (no model deserialization), content types are always explicit, and errors are classified
+once (:class:`ApiError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from kubernetes_asyncio import client, config
+from prometheus_client import CollectorRegistry, Counter
+
+from druid.runtime import metrics, patch
+from druid.runtime.objects import Obj, ResourceRef
+
+DEFAULT_TIMEOUT = 30.0
+WATCH_CONNECT_TIMEOUT = 10.0
+WATCH_IDLE_TIMEOUT = 90.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server (``status`` 0 for a transport failure)."""
+
+    def __init__(
+        self, status: int, reason: str, message: str, body: Obj | None = None, retry_after: float | None = None
+    ):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+        self.retry_after = retry_after
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+    @property
+    def invalid(self) -> bool:
+        return self.status == 422
+
+    @property
+    def throttled(self) -> bool:
+        return self.status == 429
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (0, 429) or self.status >= 500
+
+
+def _create_rest_metrics(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "rest_client_requests_total",
+        "Number of HTTP requests, partitioned by status code, method, and host.",
+        ["code", "method", "host"],
+        registry=registry,
+    )
+
+
+def rest_requests(registry: CollectorRegistry | None = None) -> Counter:
+    return metrics.families(registry, _create_rest_metrics)
+
+
+async def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> client.Configuration:
+    """In-cluster when running in a pod and no kubeconfig is named; otherwise the kubeconfig file."""
+    cfg = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=cfg)
+    else:
+        await config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+    return cfg
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def error_from_response(resp: aiohttp.ClientResponse) -> ApiError:
+    text = await resp.text()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return ApiError(resp.status, reason or resp.reason or "", message or text[:500], body, _retry_after(resp.headers))
+
+
+class Kube:
+    """JSON requests against one API server through a kubernetes-asyncio ``ApiClient``."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.api = api
+        self.timeout = timeout
+        self.host = urlsplit(api.configuration.host).netloc
+        self._requests = rest_requests(registry)
+
+    @classmethod
+    async def connect(
+        cls,
+        kubeconfig: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        registry: CollectorRegistry | None = None,
+    ) -> Kube:
+        return cls(
+            client.ApiClient(configuration=await load_configuration(kubeconfig)), timeout=timeout, registry=registry
+        )
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ transport
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: Any,
+    ) -> aiohttp.ClientResponse:
+        headers = {"Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        params = [
+            (k, v if not isinstance(v, bool) else str(v).lower()) for k, v in (query or {}).items() if v is not None
+        ]
+        try:
+            resp: aiohttp.ClientResponse = await self.api.call_api(
+                path,
+                method,
+                query_params=params,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            self._requests.labels("<error>", method, self.host).inc()
+            raise ApiError(0, type(e).__name__, str(e) or type(e).__name__) from e
+        self._requests.labels(str(resp.status), method, self.host).inc()
+        return resp
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One request; returns the parsed JSON answer or raises :class:`ApiError`."""
+        if body is not None and content_type is None:
+            content_type = "application/json"
+        resp = await self._send(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout or self.timeout
+        )
+        try:
+            if not 200 <= resp.status < 300:
+                raise await error_from_response(resp)
+            data = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ApiError(0, type(e).__name__, str(e) or type(e).__name__) from e
+        finally:
+            resp.release()
+        return json.loads(data) if data else None
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        query: dict[str, Any],
+        *,
+        connect_timeout: float = WATCH_CONNECT_TIMEOUT,
+        idle_timeout: float = WATCH_IDLE_TIMEOUT,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A long-lived GET (watch): connect timeout plus an idle (socket read) timeout, never a total one."""
+        resp = await self._send(
+            "GET", path, query=query, body=None, content_type=None, timeout=(connect_timeout, idle_timeout)
+        )
+        try:
+            if resp.status != 200:
+                raise await error_from_response(resp)
+            yield resp
+        finally:
+            resp.release()
+
+    # ------------------------------------------------------------------ verbs
+
+    async def get(
+        self, res: ResourceRef, name: str, namespace: str | None = None, subresource: str | None = None
+    ) -> Obj:
+        result: Obj = await self.request("GET", res.path(namespace, name, subresource))
+        return result
+
+    async def get_or_none(self, res: ResourceRef, name: str, namespace: str | None = None) -> Obj | None:
+        try:
+            return await self.get(res, name, namespace)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    async def list(
+        self,
+        res: ResourceRef,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Obj:
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_,
+            "resourceVersion": resource_version,
+        }
+        result: Obj = await self.request("GET", res.path(namespace), query=query, timeout=timeout)
+        return result
+
+    async def create(self, res: ResourceRef, obj: Obj, namespace: str | None = None, *, dry_run: bool = False) -> Obj:
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        query = {"dryRun": "All"} if dry_run else None
+        result: Obj = await self.request("POST", res.path(ns), body=obj, query=query)
+        return result
+
+    async def replace(self, res: ResourceRef, obj: Obj, *, subresource: str | None = None) -> Obj:
+        meta = obj["metadata"]
+        result: Obj = await self.request("PUT", res.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+        return result
+
+    async def apply(
+        self,
+        res: ResourceRef,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = True,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Server-side apply of the partial intent ``obj`` (apiVersion, kind, metadata name/namespace, owned fields)."""
+        meta = obj["metadata"]
+        query: dict[str, Any] = {"fieldManager": field_manager, "force": force or None}
+        if dry_run:
+            query["dryRun"] = "All"
+        result: Obj = await self.request(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"], subresource),
+            query=query,
+            body=obj,
+            content_type=patch.APPLY,
+        )
+        return result
+
+    async def merge_patch(
+        self, res: ResourceRef, name: str, body: Obj, namespace: str | None = None, *, subresource: str | None = None
+    ) -> Obj:
+        result: Obj = await self.request(
+            "PATCH", res.path(namespace, name, subresource), body=body, content_type=patch.MERGE
+        )
+        return result
+
+    async def json_patch(
+        self,
+        res: ResourceRef,
+        name: str,
+        ops: list[dict[str, Any]],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        """RFC 6902 patch; include ``{"op": "test", ...}`` operations as preconditions."""
+        result: Obj = await self.request(
+            "PATCH", res.path(namespace, name, subresource), body=ops, content_type=patch.JSON_PATCH
+        )
+        return result
+
+    async def delete(
+        self,
+        res: ResourceRef,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str | None = None,
+        uid: str | None = None,
+        resource_version: str | None = None,
+    ) -> bool:
+        """Delete; False when the object was already gone. ``uid``/``resource_version`` become preconditions."""
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if pre:
+            body["preconditions"] = pre
+        try:
+            await self.request("DELETE", res.path(namespace, name), body=body)
+        except ApiError as e:
+            if e.not_found:
+                return False
+            raise
+        return True
+
+    async def delete_collection(self, res: ResourceRef, namespace: str, *, label_selector: str) -> None:
+        await self.request("DELETE", res.path(namespace), query={"labelSelector": label_selector})
