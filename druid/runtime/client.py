@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,14 +310,14 @@ class Kube:
         self,
         res: ResourceRef,
         name: str,
-        ops: list[dict[str, Any]],
+        ops: Sequence[dict[str, Any]],
         namespace: str | None = None,
         *,
         subresource: str | None = None,
     ) -> Obj:
         """RFC 6902 patch; include ``{"op": "test", ...}`` operations as preconditions."""
         result: Obj = await self.request(
-            "PATCH", res.path(namespace, name, subresource), body=ops, content_type=patch.JSON_PATCH
+            "PATCH", res.path(namespace, name, subresource), body=list(ops), content_type=patch.JSON_PATCH
         )
         return result
 
