@@ -45,15 +45,15 @@ class Etcds:
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.co.create_namespaced_custom_object(GROUP, VERSION, self.ns, "etcds", body)  # type: ignore[no-any-return]
 
-    async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    async def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.co.patch_namespaced_custom_object(  # type: ignore[no-any-return]
-            GROUP, VERSION, self.ns, "etcds", name, patch, **patch.merge()
+            GROUP, VERSION, self.ns, "etcds", name, body, **patch.merge()
         )
 
-    async def rejected(self, name: str, patch: dict[str, Any]) -> str:
+    async def rejected(self, name: str, body: dict[str, Any]) -> str:
         """Apply a patch that must be refused (422 Invalid); return the API server's message."""
         with pytest.raises(ApiException) as info:
-            await self.patch(name, patch)
+            await self.patch(name, body)
         assert info.value.status == 422, info.value.body
         return str(info.value.body)
 
