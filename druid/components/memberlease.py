@@ -1,0 +1,37 @@
+"""One Lease per etcd member, named like the member; backup-restore fills in the spec.
+
+Sync creates or patches the leases for members 0..replicas-1 (labels and ownerRef only; the spec and the
+``member.etcd.gardener.cloud/tls-enabled`` annotation belong to backup-restore) and never deletes leases
+beyond replicas. Existing names and deletion go by ``selector(etcd)`` (default labels + component),
+keeping only leases controlled by the Etcd for existing names.
+"""
+
+from __future__ import annotations
+
+from druid.api import constants as c
+from druid.api import names
+from druid.api.etcd import Etcd
+from druid.components.base import BuildOptions, metadata, obj
+from druid.components.registry import MEMBER_LEASE, ErrorCodes
+from druid.runtime.objects import LEASES, Obj
+
+KIND = MEMBER_LEASE
+RESOURCE = LEASES
+COMPONENT_LABEL = c.COMPONENT_MEMBER_LEASE
+ERROR_CODES = ErrorCodes("ERR_LIST_MEMBER_LEASE", "ERR_SYNC_MEMBER_LEASE", "ERR_DELETE_MEMBER_LEASE")
+
+
+def lease_names(etcd: Etcd) -> list[str]:
+    return names.member_lease_names(etcd.name, etcd.spec.replicas, etcd.spec.member_name_prefix)
+
+
+def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
+    return [
+        obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec={})
+        for name in lease_names(etcd)
+    ]
+
+
+def selector(etcd: Etcd) -> str:
+    """Label selector of all member leases of ``etcd`` (listing and delete-collection)."""
+    return names.selector_string({**names.default_labels(etcd.name), c.LABEL_COMPONENT: COMPONENT_LABEL})
