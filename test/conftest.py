@@ -6,9 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from druid.testing.controlplane import ControlPlane
+from druid.testing.kube import make_api_client
 from druid.testing.wait import eventually
 
 
@@ -21,12 +22,6 @@ def control_plane() -> Iterator[ControlPlane]:
         yield cp
     finally:
         cp.stop()
-
-
-async def make_api_client(kubeconfig: str) -> client.ApiClient:
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    return client.ApiClient(configuration=cfg)
 
 
 @pytest.fixture(scope="session")

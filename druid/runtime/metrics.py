@@ -22,6 +22,17 @@ prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The process-wide registry served at /metrics."""
 
+
+def add_process_collectors(registry: CollectorRegistry) -> CollectorRegistry:
+    """process_* (memory, CPU, fds), python_gc_* and python_info series, as the default registry has."""
+    prometheus_client.ProcessCollector(registry=registry)
+    prometheus_client.PlatformCollector(registry=registry)
+    prometheus_client.GCCollector(registry=registry)
+    return registry
+
+
+add_process_collectors(REGISTRY)
+
 _T = TypeVar("_T")
 _families: weakref.WeakKeyDictionary[CollectorRegistry, dict[Callable[..., Any], Any]] = weakref.WeakKeyDictionary()
 
