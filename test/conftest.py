@@ -9,6 +9,7 @@ import pytest
 from kubernetes_asyncio import client
 
 from druid.testing.controlplane import ControlPlane
+from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.wait import eventually
 
@@ -29,6 +30,12 @@ async def api(control_plane: ControlPlane) -> AsyncIterator[client.ApiClient]:
     api_client = await make_api_client(str(control_plane.kubeconfig))
     async with api_client:
         yield api_client
+
+
+@pytest.fixture(scope="session")
+async def crds(api: client.ApiClient) -> list[str]:
+    """druid's CRDs installed (once per session) into the shared control plane."""
+    return await install_crds(api)
 
 
 @pytest.fixture

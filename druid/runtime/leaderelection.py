@@ -18,22 +18,17 @@ observed expiry if that comes before its jittered retry; ``on_stopped_leading`` 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import inspect
-import json
 import random
-import signal
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
-from druid.runtime import logging, metrics
+from druid.runtime import metrics
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock, micro_time
 from druid.runtime.objects import LEASES, Obj
@@ -395,66 +390,3 @@ async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event | None
 
 
 # ---------------------------------------------------------------------- process entry point (tests, debugging)
-
-
-def _record(path: str, event: str, identity: str, **fields: Any) -> None:
-    line = json.dumps({"event": event, "identity": identity, "time": time.time(), **fields})
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-
-
-async def _amain(args: argparse.Namespace) -> int:
-    logging.configure()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    kube = await Kube.connect(args.kubeconfig, timeout=max(args.renew_deadline / 2, 1.0))
-    try:
-        elector = LeaderElector(
-            kube,
-            args.namespace,
-            args.name,
-            args.identity,
-            lease_duration=args.lease_duration,
-            renew_deadline=args.renew_deadline,
-            retry_period=args.retry_period,
-            on_new_leader=lambda leader: _record(args.log, "new_leader", args.identity, leader=leader),
-        )
-        _record(args.log, "standby", args.identity)
-        if not await elector.acquire(stop):
-            return 0
-        _record(args.log, "started", args.identity)
-        renew, stopper = asyncio.create_task(elector.renew_loop()), asyncio.create_task(stop.wait())
-        await asyncio.wait({renew, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if renew.done():
-            _record(args.log, "stopped", args.identity, reason="lost")
-            return 1
-        _record(args.log, "stopped", args.identity, reason="signal")  # leader work ends before the release
-        released = await elector.release()
-        _record(args.log, "released", args.identity, ok=released)
-        return 0
-    finally:
-        await kube.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one candidate; log each leadership interval (wall times) as JSON lines to ``--log``.
-
-    Exit 1 when leadership is lost; on SIGTERM/SIGINT release the lease and exit 0.
-    """
-    p = argparse.ArgumentParser(prog="python -m druid.runtime.leaderelection", description=main.__doc__)
-    p.add_argument("--kubeconfig", required=True)
-    p.add_argument("--namespace", required=True)
-    p.add_argument("--name", required=True)
-    p.add_argument("--identity", required=True)
-    p.add_argument("--log", required=True, help="file receiving one JSON line per event")
-    p.add_argument("--lease-duration", type=float, default=15.0)
-    p.add_argument("--renew-deadline", type=float, default=10.0)
-    p.add_argument("--retry-period", type=float, default=2.0)
-    return asyncio.run(_amain(p.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,14 +10,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from druid.runtime import patch
-from druid.testing.crds import install_crds
 
 GROUP, VERSION = "druid.gardener.cloud", "v1alpha1"
-
-
-@pytest.fixture(scope="session")
-async def crds(api: client.ApiClient) -> AsyncIterator[list[str]]:
-    yield await install_crds(api)
 
 
 def etcd(name: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:

@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,25 +198,55 @@ async def _true(value: bool) -> bool:
 # ---------------------------------------------------------------------- acceptance 3: separate processes
 
 ElectorArgv = Callable[[str, str, Path], list[str]]
-"""(namespace, identity, event log) -> argv of one candidate process. The process must append JSON lines
-``{"event": "started"|"stopped"|"new_leader"|..., "time": <time.time()>, "leader": ...}`` to the log, exit
-non-zero on lost leadership, and on SIGTERM log "stopped", release the lease and exit 0."""
+"""(namespace, identity, output file) -> argv of one candidate process."""
 
 # 3 crash failovers (~15-19 s each) and 7 graceful handovers (~2-4 s each).
 SCHEDULE = ("kill", "term", "term", "kill", "term", "term", "kill", "term", "term", "term")
 
 
 @pytest.fixture
-def elector_argv(control_plane: ControlPlane) -> ElectorArgv:
-    """Default timings (15/10/2). Override this fixture to run e.g. ``druid run`` instead."""
+def elector_argv(control_plane: ControlPlane, crds: list[str]) -> ElectorArgv:
+    """Real manager processes (`druid run`) with leader election at the default 15/10/2 timings."""
 
     def argv(namespace: str, identity: str, log: Path) -> list[str]:
         return [
-            sys.executable, "-m", "druid.runtime.leaderelection", "--kubeconfig", str(control_plane.kubeconfig),
-            "--namespace", namespace, "--name", "druid-leader-election", "--identity", identity, "--log", str(log),
+            sys.executable, "-m", "druid.cli.main", "run", "--kubeconfig", str(control_plane.kubeconfig),
+            "--enable-leader-election", "--leader-election-namespace", namespace,
+            "--metrics-bind-address", "127.0.0.1", "--metrics-port", "0",
+            "--probe-bind-address", "127.0.0.1", "--probe-port", "0",
         ]  # fmt: skip
 
     return argv
+
+
+# druid's JSON log events → the leadership events this test reasons about.
+_EVENTS = {
+    "leader work started": "started",
+    "leader work stopped": "stopped",
+    "new leader observed": "new_leader",
+    "lease released": "released",
+}
+
+
+def druid_events(text: str) -> list[dict[str, Any]]:
+    """Leadership events from a `druid run` JSON log, with wall-clock ``time`` as epoch seconds."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        kind = _EVENTS.get(entry.get("event", ""))
+        if kind is None:
+            continue
+        event = {"event": kind, "time": datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()}
+        if kind == "new_leader":
+            event["leader"] = str(entry.get("leader", "")).rsplit("_", 1)[0]  # identity = <POD_NAME>_<uuid>
+        elif kind == "stopped":
+            event["reason"] = {"shutdown": "signal"}.get(entry.get("reason", ""), entry.get("reason"))
+        elif kind == "released":
+            event["ok"] = True
+        out.append(event)
+    return out
 
 
 @dataclass
@@ -226,11 +258,10 @@ class Candidate:
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         try:
-            lines = self.log.read_text().splitlines(keepends=True)
+            text = self.log.read_text(errors="replace")
         except FileNotFoundError:
             return []
-        events = [json.loads(line) for line in lines if line.endswith("\n")]
-        return [e for e in events if name is None or e["event"] == name]
+        return [e for e in druid_events(text) if name is None or e["event"] == name]
 
     def leading(self) -> bool:
         kinds = [e["event"] for e in self.events() if e["event"] in ("started", "stopped")]
@@ -245,7 +276,7 @@ class Candidate:
         return started[0]["time"], end
 
     def output(self) -> str:
-        return self.log.with_suffix(".out").read_text(errors="replace")[-3000:]
+        return self.log.read_text(errors="replace")[-3000:]
 
 
 async def _exit_code(c: Candidate, timeout: float = 15) -> int:
@@ -265,11 +296,12 @@ async def test_processes_fail_over_and_hand_over_without_overlap(
 
     def spawn() -> Candidate:
         identity = f"candidate-{len(candidates)}"
-        log = tmp_path / f"{identity}.jsonl"
-        with log.with_suffix(".out").open("wb") as out:
+        log = tmp_path / f"{identity}.log"
+        with log.open("wb") as out:
             proc = subprocess.Popen(
                 elector_argv(namespace, identity, log),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                env={**os.environ, "POD_NAME": identity},
             )  # fmt: skip
         candidates.append(Candidate(identity, log, proc))
         return candidates[-1]
