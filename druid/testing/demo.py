@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -20,7 +21,7 @@ from kubernetes_asyncio import client
 
 from druid.runtime import patch
 from druid.testing.binaries import REPO
-from druid.testing.controlplane import ControlPlane
+from druid.testing.controlplane import LOOPBACK, ControlPlane, free_port, wait_until
 from druid.testing.crds import install_crds
 from druid.testing.wait import eventually
 
@@ -58,6 +59,11 @@ async def _setup(cp: ControlPlane, sample: Path) -> tuple[str, str]:
         return ns, name
 
 
+def _ready(port: int) -> bool:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/readyz", timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m druid.testing.demo", description=__doc__)
     p.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, help="Etcd manifest to apply")
@@ -77,14 +83,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.kubeconfig_out:
             shutil.copyfile(cp.kubeconfig, args.kubeconfig_out)
         druid_log = cp.workdir / "logs" / "druid.log"
+        metrics_port, probe_port = free_port(), free_port()
         druid = subprocess.Popen(
-            [sys.executable, "-m", "druid.cli.main", "run"],
+            [
+                sys.executable,
+                "-m",
+                "druid.cli.main",
+                "run",
+                "--metrics-bind-address",
+                LOOPBACK,
+                "--metrics-port",
+                str(metrics_port),
+                "--probe-bind-address",
+                LOOPBACK,
+                "--probe-port",
+                str(probe_port),
+            ],
             env=cp.env(),
             stdout=druid_log.open("ab"),
             stderr=subprocess.STDOUT,
         )
         print(f"druid running (pid {druid.pid}), log: {druid_log}", flush=True)
         asyncio.run(_setup(cp, args.sample))
+        wait_until(lambda: _ready(probe_port), 60, "druid /readyz")
+        print(f"druid ready: http://{LOOPBACK}:{probe_port}/readyz, metrics http://{LOOPBACK}:{metrics_port}/metrics")
         print("demo up; press Ctrl-C to stop", flush=True)
         deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
         while deadline is None or time.monotonic() < deadline:
