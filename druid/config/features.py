@@ -1,0 +1,55 @@
+"""Feature gates (etcd-druid api/config/v1alpha1/features.go).
+
+Known gates: ``UseEtcdWrapper`` (GA, locked to true: setting it false is an error; consulted nowhere)
+and ``UpgradeEtcdVersion`` (alpha, default false). Unknown gates are an error.
+
+:func:`is_enabled` answers like upstream's ``IsEnabled``: only an explicitly set value counts, so an
+unset gate is disabled even when its default is true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from druid.config.operator import OperatorConfiguration
+
+USE_ETCD_WRAPPER = "UseEtcdWrapper"
+UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    maturity: Literal["alpha", "beta", "ga"]
+    default: bool
+    locked: bool
+
+
+ALPHA = FeatureSpec("alpha", default=False, locked=False)
+BETA = FeatureSpec("beta", default=True, locked=False)
+GA = FeatureSpec("ga", default=True, locked=True)
+
+KNOWN: dict[str, FeatureSpec] = {
+    USE_ETCD_WRAPPER: GA,
+    UPGRADE_ETCD_VERSION: ALPHA,
+}
+
+
+def gate_errors(gates: dict[str, bool]) -> dict[str, str]:
+    """``{gate: message}`` for each unknown gate or locked gate set away from its default."""
+    errors: dict[str, str] = {}
+    for name, enabled in gates.items():
+        spec = KNOWN.get(name)
+        if spec is None:
+            errors[name] = f"unknown feature {name}"
+        elif spec.locked and enabled != spec.default:
+            errors[name] = f"feature {name} is locked to default value {str(spec.default).lower()}"
+    return errors
+
+
+def is_enabled(cfg: OperatorConfiguration, name: str) -> bool:
+    """Whether ``featureGates`` explicitly enables ``name`` (unset ⇒ false). Unknown names raise ``KeyError``."""
+    if name not in KNOWN:
+        raise KeyError(f"unknown feature gate {name!r}")
+    return cfg.feature_gates.get(name, False)
