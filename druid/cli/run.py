@@ -1,4 +1,18 @@
-"""`druid run`: start the operator (manager, servers, informers, leader election, controllers)."""
+"""`druid run`: start the operator (manager, servers, informers, leader election, controllers).
+
+The effective :class:`~druid.config.operator.OperatorConfiguration` comes from ``--config`` when
+given, else from etcd-druid's deprecated flags (ignored when ``--config`` is set, as upstream). It is
+validated before anything connects to the cluster: an invalid one prints
+``druid run: invalid configuration: <field path>: <message>`` and exits 2. Unknown flags are ignored.
+
+Druid's own flags, honoured with either source: ``--kubeconfig``, ``--probe-bind-address``,
+``--probe-port``, ``--leader-election-namespace``, and ``--log-level`` / ``--log-format`` (when given
+they override ``logging``).
+
+``clientConnection.qps``/``burst`` become a token bucket per API connection (qps < 0: none);
+``contentType`` / ``acceptContentTypes`` are accepted but not applied (druid always speaks JSON).
+Unlike upstream, druid does not sleep 10 s before registering controllers.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +20,16 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
 
 import structlog
 
+from druid.config import flags
+from druid.config.operator import ConfigError, OperatorConfiguration, from_deprecated_flags, read, validate
+from druid.config.servers import metrics_listen
 from druid.runtime import logging as druid_logging
-from druid.runtime.client import Kube
+from druid.runtime.client import Kube, TokenBucket
 from druid.runtime.manager import LeaderElectionOptions, Manager, ManagerOptions
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -19,25 +37,38 @@ log = structlog.get_logger("druid")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.allow_abbrev = False  # pflag has no abbreviations: an unknown --etcd-work must not become --etcd-workers
+    p.add_argument("--version", action="store_true", default=argparse.SUPPRESS, help="print the version and exit")
     p.add_argument("--config", help="path to an OperatorConfiguration file (config.druid.gardener.cloud/v1alpha1)")
     p.add_argument("--kubeconfig", help="kubeconfig to use (default: $KUBECONFIG, then in-cluster)")
-    g = p.add_argument_group("servers")
-    g.add_argument("--metrics-bind-address", default="", help="metrics server address (default all interfaces)")
-    g.add_argument("--metrics-port", type=int, default=8080, help="metrics server port (0 picks a free port)")
-    g.add_argument("--probe-bind-address", default="", help="health probe server address (druid extension)")
-    g.add_argument("--probe-port", type=int, default=8081, help="health probe server port: /healthz, /readyz")
-    g = p.add_argument_group("leader election")
-    g.add_argument("--enable-leader-election", action="store_true", help="run as one of several HA replicas")
-    g.add_argument("--leader-election-id", default="druid-leader-election", help="name of the leader Lease")
+    g = p.add_argument_group("druid")
+    g.add_argument("--probe-bind-address", default="", help="health probe server address (default all interfaces)")
+    g.add_argument("--probe-port", type=flags.go_int, default=8081, help="health probes /healthz, /readyz (0: any)")
     g.add_argument(
         "--leader-election-namespace",
         default=None,
         help="namespace of the leader Lease (default: $POD_NAMESPACE, then the pod's service-account namespace)",
     )
-    g.add_argument("--leader-election-resource-lock", default="leases", choices=["leases"], help="lock kind")
-    g = p.add_argument_group("logging")
-    g.add_argument("--log-level", default="info", choices=["debug", "info", "error"], help="log level")
-    g.add_argument("--log-format", default="json", choices=["json", "text"], help="json (default) or text")
+    g.add_argument("--log-level", default=None, choices=["debug", "info", "error"], help="overrides logging.logLevel")
+    g.add_argument("--log-format", default=None, choices=["json", "text"], help="overrides logging.logFormat")
+    flags.add_deprecated_flags(p)
+
+
+def resolve_configuration(args: argparse.Namespace) -> tuple[OperatorConfiguration, list[str]]:
+    """The validated configuration and deprecation notes; raises :class:`ConfigError`."""
+    notes: list[str] = []
+    if args.config:
+        cfg, notes = read(args.config)
+    else:
+        cfg = from_deprecated_flags(args)
+        errors = validate(cfg)
+        if errors:
+            raise ConfigError(errors)
+    if args.log_level:
+        cfg.logging.log_level = args.log_level
+    if args.log_format:
+        cfg.logging.log_format = args.log_format
+    return cfg, notes
 
 
 def leader_election_namespace(flag: str | None) -> str:
@@ -53,35 +84,59 @@ def leader_election_namespace(flag: str | None) -> str:
         ) from None
 
 
-def manager_options(args: argparse.Namespace) -> ManagerOptions:
-    le = LeaderElectionOptions(enabled=args.enable_leader_election, name=args.leader_election_id)
+def manager_options(cfg: OperatorConfiguration, args: argparse.Namespace) -> ManagerOptions:
+    le_cfg = cfg.leader_election
+    le = LeaderElectionOptions(enabled=le_cfg.enabled)
     if le.enabled:
         le.namespace = leader_election_namespace(args.leader_election_namespace)
+        le.name = le_cfg.resource_name
+        le.lease_duration = le_cfg.lease_duration
+        le.renew_deadline = le_cfg.renew_deadline
+        le.retry_period = le_cfg.retry_period
+    metrics_host, metrics_port = metrics_listen(cfg)
     return ManagerOptions(
-        metrics_address=args.metrics_bind_address,
-        metrics_port=args.metrics_port,
+        metrics_address=metrics_host,
+        metrics_port=metrics_port,
         probe_address=args.probe_bind_address,
         probe_port=args.probe_port,
         leader_election=le,
     )
 
 
-async def run_manager(args: argparse.Namespace) -> int:
-    options = manager_options(args)
+def limiter(cfg: OperatorConfiguration) -> TokenBucket | None:
+    """``clientConnection`` QPS/burst as a token bucket; a negative QPS disables client-side limiting."""
+    cc = cfg.client_connection
+    return TokenBucket(cc.qps, cc.burst) if cc.qps > 0 and cc.burst > 0 else None
+
+
+async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace) -> int:
+    options = manager_options(cfg, args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    kube = await Kube.connect(args.kubeconfig)
-    # Leader election gets its own connection pool so busy controllers never delay a renewal.
-    election_kube = await Kube.connect(args.kubeconfig) if options.leader_election.enabled else None
+    kube = await Kube.connect(args.kubeconfig, limiter=limiter(cfg))
+    # Leader election gets its own connection pool (and limiter, like controller-runtime's own
+    # clientset) so busy controllers never delay a renewal.
+    election_kube = None
+    if options.leader_election.enabled:
+        election_kube = await Kube.connect(args.kubeconfig, limiter=limiter(cfg))
     manager = Manager(kube, options, election_kube=election_kube)
     from druid.controllers import register
 
-    register(manager, args)
+    register(manager, cfg)
     return await manager.run(stop)
 
 
 def main(args: argparse.Namespace) -> int:
-    druid_logging.configure(args.log_level, args.log_format)
-    return asyncio.run(run_manager(args))
+    try:
+        cfg, notes = resolve_configuration(args)
+    except ConfigError as e:
+        for err in e.errors:
+            print(f"druid run: invalid configuration: {err}", file=sys.stderr)
+        return 2
+    druid_logging.configure(cfg.logging.log_level, "text" if cfg.logging.log_format == "text" else "json")
+    for note in notes:
+        log.warning(note, config=args.config)
+    log.info("using operator configuration", source=args.config or "deprecated flags", configuration=cfg.to_dict())
+    return asyncio.run(run_manager(cfg, args))

@@ -8,9 +8,11 @@ once (:class:`ApiError`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,8 +110,45 @@ async def error_from_response(resp: aiohttp.ClientResponse) -> ApiError:
     return ApiError(resp.status, reason or resp.reason or "", message or text[:500], body, _retry_after(resp.headers))
 
 
+class TokenBucket:
+    """Client-side rate limit like client-go's (``rest.Config`` QPS/Burst, x/time/rate reservations).
+
+    Up to ``burst`` requests go at once, then ``qps`` per second; each :meth:`acquire` reserves a token
+    and sleeps until it is due, so waiters are served in arrival order.
+    """
+
+    def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if qps <= 0 or burst < 1:
+            raise ValueError("qps must be > 0 and burst >= 1")
+        self.qps = qps
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+
+    def reserve(self) -> float:
+        """Take one token; return how long to wait (seconds) before using it."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self._tokens += 1  # give the unused reservation back
+                raise
+
+
 class Kube:
-    """JSON requests against one API server through a kubernetes-asyncio ``ApiClient``."""
+    """JSON requests against one API server through a kubernetes-asyncio ``ApiClient``.
+
+    ``limiter`` (optional) rate-limits every request, watches included, as client-go does.
+    """
 
     def __init__(
         self,
@@ -117,9 +156,11 @@ class Kube:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         registry: CollectorRegistry | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.api = api
         self.timeout = timeout
+        self.limiter = limiter
         self.host = urlsplit(api.configuration.host).netloc
         self._requests = rest_requests(registry)
 
@@ -130,9 +171,13 @@ class Kube:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         registry: CollectorRegistry | None = None,
+        limiter: TokenBucket | None = None,
     ) -> Kube:
         return cls(
-            client.ApiClient(configuration=await load_configuration(kubeconfig)), timeout=timeout, registry=registry
+            client.ApiClient(configuration=await load_configuration(kubeconfig)),
+            timeout=timeout,
+            registry=registry,
+            limiter=limiter,
         )
 
     async def close(self) -> None:
@@ -162,6 +207,8 @@ class Kube:
         params = [
             (k, v if not isinstance(v, bool) else str(v).lower()) for k, v in (query or {}).items() if v is not None
         ]
+        if self.limiter is not None:
+            await self.limiter.acquire()
         try:
             resp: aiohttp.ClientResponse = await self.api.call_api(
                 path,
