@@ -1,4 +1,4 @@
-"""The `druid` command: `druid version`, `druid run`, and (later) `render` and the druidctl verbs."""
+"""The `druid` command: `druid version`, `druid run`, `druid render`, and (later) the druidctl verbs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def _run(args: argparse.Namespace) -> int:
     return run.main(args)
 
 
+def _render(args: argparse.Namespace) -> int:
+    from druid.cli import render
+
+    return render.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="druid", description="Run etcd clusters from Etcd custom resources.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -35,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run.add_arguments(p)
     p.set_defaults(handler=_run)
+
+    p = sub.add_parser("render", help="print the objects druid would create for Etcd manifests (no cluster)")
+    from druid.cli import render
+
+    render.add_arguments(p)
+    p.set_defaults(handler=_render)
     return parser
 
 
