@@ -25,6 +25,10 @@ from druid.runtime import metrics, patch
 from druid.runtime.objects import Obj, ResourceRef
 
 DEFAULT_TIMEOUT = 30.0
+JSON = "application/json"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+"""``accept`` for metadata-only reads: objects (single, in lists, in watch events) come as PartialObjectMetadata."""
+METADATA_ONLY_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 WATCH_CONNECT_TIMEOUT = 10.0
 WATCH_IDLE_TIMEOUT = 90.0
 
@@ -200,8 +204,9 @@ class Kube:
         body: Any,
         content_type: str | None,
         timeout: Any,
+        accept: str | None = None,
     ) -> aiohttp.ClientResponse:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept or JSON}
         if content_type is not None:
             headers["Content-Type"] = content_type
         params = [
@@ -235,12 +240,19 @@ class Kube:
         body: Any = None,
         content_type: str | None = None,
         timeout: float | None = None,
+        accept: str | None = None,
     ) -> Any:
         """One request; returns the parsed JSON answer or raises :class:`ApiError`."""
         if body is not None and content_type is None:
             content_type = "application/json"
         resp = await self._send(
-            method, path, query=query, body=body, content_type=content_type, timeout=timeout or self.timeout
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout or self.timeout,
+            accept=accept,
         )
         try:
             if not 200 <= resp.status < 300:
@@ -260,10 +272,17 @@ class Kube:
         *,
         connect_timeout: float = WATCH_CONNECT_TIMEOUT,
         idle_timeout: float = WATCH_IDLE_TIMEOUT,
+        accept: str | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A long-lived GET (watch): connect timeout plus an idle (socket read) timeout, never a total one."""
         resp = await self._send(
-            "GET", path, query=query, body=None, content_type=None, timeout=(connect_timeout, idle_timeout)
+            "GET",
+            path,
+            query=query,
+            body=None,
+            content_type=None,
+            timeout=(connect_timeout, idle_timeout),
+            accept=accept,
         )
         try:
             if resp.status != 200:
@@ -299,7 +318,9 @@ class Kube:
         continue_: str | None = None,
         resource_version: str | None = None,
         timeout: float | None = None,
+        accept: str | None = None,
     ) -> Obj:
+        """One page of a LIST; ``accept=METADATA_ONLY`` returns a PartialObjectMetadataList."""
         query = {
             "labelSelector": label_selector,
             "fieldSelector": field_selector,
@@ -307,7 +328,9 @@ class Kube:
             "continue": continue_,
             "resourceVersion": resource_version,
         }
-        result: Obj = await self.request("GET", res.path(namespace), query=query, timeout=timeout)
+        if accept == METADATA_ONLY:
+            accept = METADATA_ONLY_LIST  # the list itself is a PartialObjectMetadataList
+        result: Obj = await self.request("GET", res.path(namespace), query=query, timeout=timeout, accept=accept)
         return result
 
     async def create(self, res: ResourceRef, obj: Obj, namespace: str | None = None, *, dry_run: bool = False) -> Obj:

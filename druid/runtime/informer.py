@@ -23,7 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from druid.runtime import metrics
-from druid.runtime.client import Kube
+from druid.runtime.client import METADATA_ONLY, Kube
 from druid.runtime.clock import Clock, SystemClock
 from druid.runtime.objects import Obj, ResourceRef, Tombstone
 from druid.runtime.reflector import Backoff, Reflector, ReflectorConfig
@@ -95,10 +95,14 @@ def informer_metrics(registry: CollectorRegistry | None = None) -> InformerMetri
 
 
 def informer_name(
-    resource: ResourceRef, namespace: str | None, label_selector: str | None, field_selector: str | None
+    resource: ResourceRef,
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+    accept: str | None = None,
 ) -> str:
     """A short, stable description used in logs, metrics and health check names."""
-    parts = [str(resource)]
+    parts = [str(resource) + (" (metadata)" if accept == METADATA_ONLY else "")]
     if namespace:
         parts.append(f"ns={namespace}")
     if label_selector:
@@ -118,6 +122,8 @@ class SharedInformer:
         field_selector: str | None = None,
         transform: Transform | None = None,
         *,
+        keep_managed_fields: str | None = None,
+        accept: str | None = None,
         indexers: dict[str, IndexFunc] | None = None,
         config: ReflectorConfig | None = None,
         clock: Clock | None = None,
@@ -126,9 +132,11 @@ class SharedInformer:
         self.resource, self.namespace = resource, namespace
         self.label_selector, self.field_selector = label_selector, field_selector
         self.transform = transform
-        self.name = informer_name(resource, namespace, label_selector, field_selector)
+        self.keep_managed_fields = keep_managed_fields
+        self.accept = accept
+        self.name = informer_name(resource, namespace, label_selector, field_selector, accept)
         self.clock: Clock = clock or SystemClock()
-        self.store = Store(indexers, transform)
+        self.store = Store(indexers, transform, keep_managed_fields=keep_managed_fields)
         self.reflector = Reflector(
             kube,
             resource,
@@ -137,6 +145,7 @@ class SharedInformer:
             namespace=namespace,
             label_selector=label_selector,
             field_selector=field_selector,
+            accept=accept,
             config=config,
             clock=self.clock,
             name=self.name,
@@ -270,11 +279,15 @@ class SharedInformer:
         }
 
 
-InformerKey = tuple[ResourceRef, str | None, str | None, str | None]
+InformerKey = tuple[ResourceRef, str | None, str | None, str | None, str | None]
 
 
 class InformerFactory:
-    """One :class:`SharedInformer` per (resource, namespace, label selector, field selector)."""
+    """One :class:`SharedInformer` per (resource, namespace, label selector, field selector, accept).
+
+    ``accept=client.METADATA_ONLY`` makes a metadata-only informer: it lists and watches
+    PartialObjectMetadata, so e.g. Secrets are cached without their data.
+    """
 
     def __init__(
         self,
@@ -296,9 +309,21 @@ class InformerFactory:
         label_selector: str | None = None,
         field_selector: str | None = None,
         transform: Transform | None = None,
+        keep_managed_fields: str | None = None,
+        accept: str | None = None,
     ) -> SharedInformer:
-        """The shared informer for this scope, created on first use (and started if the factory is)."""
-        key: InformerKey = (resource, namespace if resource.namespaced else None, label_selector, field_selector)
+        """The shared informer for this scope, created on first use (and started if the factory is).
+
+        ``transform`` and ``keep_managed_fields`` (see :class:`Store`) apply when the informer is created;
+        asking for different ones later is an error.
+        """
+        key: InformerKey = (
+            resource,
+            namespace if resource.namespaced else None,
+            label_selector,
+            field_selector,
+            accept,
+        )
         informer = self._informers.get(key)
         if informer is None:
             informer = SharedInformer(
@@ -308,6 +333,8 @@ class InformerFactory:
                 label_selector,
                 field_selector,
                 transform,
+                keep_managed_fields=keep_managed_fields,
+                accept=accept,
                 config=self._config,
                 clock=self._clock,
                 registry=self._registry,
@@ -317,6 +344,8 @@ class InformerFactory:
                 informer.start()
         elif transform is not None and transform is not informer.transform:
             raise ValueError(f"informer {informer.name} already exists with another transform")
+        elif keep_managed_fields is not None and keep_managed_fields != informer.keep_managed_fields:
+            raise ValueError(f"informer {informer.name} already exists keeping other managedFields")
         return informer
 
     def start_all(self) -> None:

@@ -144,6 +144,7 @@ class Reflector:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        accept: str | None = None,
         config: ReflectorConfig | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -152,6 +153,7 @@ class Reflector:
     ) -> None:
         self.kube, self.resource, self.store = kube, resource, store
         self.namespace, self.label_selector, self.field_selector = namespace, label_selector, field_selector
+        self.accept = accept  # e.g. client.METADATA_ONLY: cache PartialObjectMetadata only
         self.config = config or ReflectorConfig()
         self.clock: Clock = clock or SystemClock()
         self.name = name or str(resource)
@@ -211,6 +213,7 @@ class Reflector:
         for item in items:  # list items carry no kind; watch events do. Cache them alike.
             item.setdefault("apiVersion", self.resource.api_version)
             item.setdefault("kind", self.resource.kind)
+        # (metadata-only lists carry kind PartialObjectMetadata on every item, like their watch events)
         deltas = self.store.replace(items)
         self.resource_version = rv
         self._listed_at = self.clock.monotonic()
@@ -233,6 +236,7 @@ class Reflector:
                         limit=self.config.page_size,
                         continue_=token,
                         timeout=self.config.list_timeout,
+                        accept=self.accept,
                     )
                     items.extend(page.get("items") or [])
                     meta = page.get("metadata") or {}
@@ -266,6 +270,7 @@ class Reflector:
                 query,
                 connect_timeout=c.connect_timeout,
                 idle_timeout=c.idle_timeout,
+                accept=self.accept,
             ) as resp:
                 self.stats.watches += 1
                 self._healthy()

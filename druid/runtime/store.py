@@ -2,8 +2,10 @@
 
 Objects are stored as the API server sent them, minus ``metadata.managedFields`` and the
 ``kubectl.kubernetes.io/last-applied-configuration`` annotation (and whatever an optional
-``transform`` removes). Cached objects are shared by every reader and must be treated as immutable:
-``copy.deepcopy`` one before changing it.
+``transform`` removes). A store created with ``keep_managed_fields=<manager>`` keeps that field
+manager's ``Apply`` entry of managedFields (so a controller can tell, from the cache, whether its
+server-side apply would change anything) and strips all other entries. Cached objects are shared by
+every reader and must be treated as immutable: ``copy.deepcopy`` one before changing it.
 
 The store is single-threaded (one event loop) and every method is synchronous, so a reader never
 observes a half-applied change. :meth:`Store.replace` (a relist) builds the new contents and indexes
@@ -17,6 +19,7 @@ import builtins
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from druid.runtime.objects import Obj, ObjectKey, Tombstone, controller_owner
 
@@ -39,15 +42,31 @@ def owner_uid_index(obj: Obj) -> list[str]:
     return [owner["uid"]] if owner and owner.get("uid") else []
 
 
-def strip(obj: Obj) -> Obj:
-    """``obj`` without managedFields and the last-applied annotation; copies only what it changes."""
+def _own_apply_entries(meta: dict[str, Any], manager: str | None) -> list[Any]:
+    if manager is None:
+        return []
+    return [
+        e
+        for e in meta.get("managedFields") or ()
+        if isinstance(e, dict) and e.get("manager") == manager and e.get("operation") == "Apply"
+    ]
+
+
+def strip(obj: Obj, keep_managed_fields: str | None = None) -> Obj:
+    """``obj`` without managedFields and the last-applied annotation; copies only what it changes.
+
+    With ``keep_managed_fields``, that manager's ``Apply`` entries of managedFields are kept.
+    """
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return obj
     annotations = meta.get("annotations") or {}
     if "managedFields" not in meta and LAST_APPLIED not in annotations:
         return obj
+    kept = _own_apply_entries(meta, keep_managed_fields)
     meta = {k: v for k, v in meta.items() if k != "managedFields"}
+    if kept:
+        meta["managedFields"] = kept
     if LAST_APPLIED in annotations:
         rest = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
         if rest:
@@ -84,8 +103,15 @@ _Index = dict[str, set[ObjectKey]]
 
 
 class Store:
-    def __init__(self, indexers: dict[str, IndexFunc] | None = None, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        indexers: dict[str, IndexFunc] | None = None,
+        transform: Transform | None = None,
+        *,
+        keep_managed_fields: str | None = None,
+    ) -> None:
         self._transform = transform
+        self._keep_managed_fields = keep_managed_fields
         self._items: dict[ObjectKey, Obj] = {}
         self._indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: namespace_index, OWNER_UID_INDEX: owner_uid_index}
         self._indexers.update(indexers or {})
@@ -140,7 +166,7 @@ class Store:
 
     def prepare(self, obj: Obj) -> Obj:
         """What would be cached for ``obj``: stripped, then transformed."""
-        obj = strip(obj)
+        obj = strip(obj, self._keep_managed_fields)
         return self._transform(obj) if self._transform is not None else obj
 
     def put(self, obj: Obj) -> tuple[Obj | None, Obj]:
