@@ -12,6 +12,8 @@ echo "[test] ruff" >&2
 echo "[test] mypy" >&2
 "$venv/bin/mypy"
 echo "[test] pytest" >&2
+# Control planes that were already running (someone's demo) are not ours to account for.
+before=$(pgrep -f 'druid-cp-' | sort || true)
 rc=0
 "$venv/bin/pytest" "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then
@@ -19,9 +21,10 @@ if [[ $rc -eq 5 ]]; then
   exit 1
 fi
 # The suite starts its own control planes; none may outlive it.
-if leftovers=$(pgrep -af 'druid-cp-' | grep -v pgrep); then
+leftovers=$(comm -13 <(echo "$before") <(pgrep -f 'druid-cp-' | sort || true) | grep . || true)
+if [[ -n "$leftovers" ]]; then
   echo "[test] FAILED: control-plane processes left running:" >&2
-  echo "$leftovers" >&2
+  ps -o pid=,args= -p "$(echo "$leftovers" | paste -sd,)" >&2 || true
   exit 1
 fi
 exit $rc
