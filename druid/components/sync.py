@@ -1,0 +1,335 @@
+"""Writing components to the cluster: sync (server-side apply), existing names, trigger delete.
+
+``sync`` applies each desired object with field manager ``etcd-druid`` (``force=True``) only when the
+live object in the informer cache differs in the fields druid owns (``diff.needs_apply``), so a steady
+state makes no API writes at all. Kind-specific behaviour:
+
+- member and snapshot Leases: only labels and ownerReferences are applied; the spec belongs to
+  backup-restore. Leases are synced concurrently; member leases beyond ``replicas`` are left alone.
+- SnapshotLease without a backup store: the existing (controlled) snapshot leases are deleted instead.
+- PodDisruptionBudget ``spec.unhealthyPodEvictionPolicy`` and client Service ``spec.trafficDistribution``
+  are removed when no longer desired even if another field manager set them (an apply removes only
+  fields druid itself owned).
+
+``existing`` / ``existing_names`` / ``trigger_delete`` find objects by name, or by label selector (member
+leases; snapshot leases are found by name and by selector), and only ever consider objects *controlled*
+by the Etcd (controller ownerReference with its UID). Deletions carry the object's UID as a precondition,
+so an object replaced in between is never deleted by mistake; NotFound is success. Errors are raised as
+:class:`DruidError` with the component's get/sync/delete code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from druid.api import constants as c
+from druid.api import names
+from druid.api.etcd import Etcd
+from druid.components import diff
+from druid.components.errors import (
+    OPERATION_GET_EXISTING_RESOURCE_NAMES,
+    OPERATION_SYNC,
+    OPERATION_TRIGGER_DELETE,
+    DruidError,
+)
+from druid.components.registry import (
+    CLIENT_SERVICE,
+    CONFIG_MAP,
+    MEMBER_LEASE,
+    PEER_SERVICE,
+    POD_DISRUPTION_BUDGET,
+    ROLE,
+    ROLE_BINDING,
+    SERVICE_ACCOUNT,
+    SNAPSHOT_LEASE,
+    STATEFUL_SET,
+    Component,
+)
+from druid.runtime.client import ApiError, Kube
+from druid.runtime.objects import Obj, ObjectKey, ResourceRef
+
+FIELD_MANAGER = "etcd-druid"
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class EtcdRef:
+    """What finding and deleting an Etcd's objects needs (works even when its spec does not parse)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def of(cls, etcd: Etcd | Obj) -> EtcdRef:
+        if isinstance(etcd, Etcd):
+            return cls(etcd.name, etcd.namespace, etcd.metadata.uid or "")
+        meta = etcd.get("metadata") or {}
+        return cls(meta.get("name", ""), meta.get("namespace", ""), meta.get("uid", ""))
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class ObjectCache(Protocol):
+    def get(self, key: ObjectKey) -> Obj | None: ...
+
+    def list(self, namespace: str | None = None) -> list[Obj]: ...
+
+
+def _digest(obj: Obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class ApplyMemo:
+    """The resourceVersion each apply produced, per object and desired state.
+
+    When the API server normalises a value (``1000m`` → ``1``), ``needs_apply`` keeps seeing a difference
+    that applying does not remove; once an apply of the same desired object left the object at the
+    resourceVersion still cached, there is nothing to do.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+
+    @staticmethod
+    def _key(res: ResourceRef, obj: Obj) -> tuple[str, str, str]:
+        meta = obj.get("metadata") or {}
+        return (str(res), meta.get("namespace") or "", meta.get("name", ""))
+
+    def remember(self, res: ResourceRef, desired: Obj, result: Obj) -> None:
+        meta = result.get("metadata") or {}
+        self._seen[self._key(res, desired)] = (meta.get("uid", ""), meta.get("resourceVersion", ""), _digest(desired))
+
+    def settled(self, res: ResourceRef, desired: Obj, live: Obj) -> bool:
+        meta = live.get("metadata") or {}
+        seen = self._seen.get(self._key(res, desired))
+        return seen == (meta.get("uid", ""), meta.get("resourceVersion", ""), _digest(desired))
+
+    def forget(self, res: ResourceRef, namespace: str, name: str) -> None:
+        self._seen.pop((str(res), namespace, name), None)
+
+
+@dataclass
+class SyncContext:
+    """Per-reconcile access to the cluster: the client, the informer caches of managed kinds, the apply memo."""
+
+    kube: Kube
+    caches: Mapping[ResourceRef, ObjectCache] = field(default_factory=dict)
+    memo: ApplyMemo = field(default_factory=ApplyMemo)
+    field_manager: str = FIELD_MANAGER
+    before_write: Callable[[], Awaitable[None]] | None = None  # awaited once, before the first write
+    writes: list[str] = field(default_factory=list)  # what was written through this context
+
+    async def writing(self, what: str) -> None:
+        """Note a write about to happen (calls ``before_write`` first if this is the first one)."""
+        first = not self.writes
+        self.writes.append(what)
+        if first and self.before_write is not None:
+            await self.before_write()
+
+    def cached(self, res: ResourceRef, namespace: str, name: str) -> Obj | None:
+        return self.caches[res].get(ObjectKey(namespace, name))
+
+    async def current(self, res: ResourceRef, namespace: str, name: str) -> Obj | None:
+        """From the cache when there is one for ``res``, else read from the API server."""
+        if res in self.caches:
+            return self.cached(res, namespace, name)
+        return await self.kube.get_or_none(res, name, namespace)
+
+    def needs_apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> bool:
+        if not diff.needs_apply(desired, live, self.field_manager):
+            return False
+        return live is None or not self.memo.settled(res, desired, live)
+
+    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> Obj | None:
+        """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write)."""
+        if not self.needs_apply(res, desired, live):
+            return None
+        meta = desired["metadata"]
+        await self.writing(f"apply {res.kind} {meta.get('namespace')}/{meta['name']}")
+        result = await self.kube.apply(res, desired, field_manager=self.field_manager, force=True)
+        self.memo.remember(res, desired, result)
+        log.info("applied", kind=res.kind, object=f"{meta.get('namespace')}/{meta['name']}", created=live is None)
+        return result
+
+
+# ---------------------------------------------------------------------------------------------- locating
+
+
+def _by_name(kind: str) -> Callable[[str], list[str]] | None:
+    single: dict[str, Callable[[str], str]] = {
+        SERVICE_ACCOUNT: names.service_account_name,
+        ROLE: names.role_name,
+        ROLE_BINDING: names.role_binding_name,
+        POD_DISRUPTION_BUDGET: names.pod_disruption_budget_name,
+        CLIENT_SERVICE: names.client_service_name,
+        PEER_SERVICE: names.peer_service_name,
+        CONFIG_MAP: names.config_map_name,
+        STATEFUL_SET: names.statefulset_name,
+    }
+    if kind in single:
+        fn = single[kind]
+        return lambda name: [fn(name)]
+    if kind == SNAPSHOT_LEASE:
+        return lambda name: [names.delta_snapshot_lease_name(name), names.full_snapshot_lease_name(name)]
+    return None
+
+
+def selector_labels(component: Component, etcd_name: str) -> dict[str, str] | None:
+    """Label selector of the kinds found by labels (member and snapshot leases), else None."""
+    if component.KIND not in (MEMBER_LEASE, SNAPSHOT_LEASE):
+        return None
+    return {**names.default_labels(etcd_name), c.LABEL_COMPONENT: component.COMPONENT_LABEL}
+
+
+def controlled_by(obj: Obj, ref: EtcdRef) -> bool:
+    for owner in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if owner.get("controller"):
+            return bool(owner.get("uid") == ref.uid and owner.get("kind") == c.KIND_ETCD)
+    return False
+
+
+def _matches(obj: Obj, labels: Mapping[str, str]) -> bool:
+    have = (obj.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items())
+
+
+async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[Obj]:
+    """Objects of ``component`` controlled by the Etcd, from the cache or (``cached=False``) the API server."""
+    res = component.RESOURCE
+    use_cache = cached and res in ctx.caches
+    found: dict[str, Obj] = {}
+    try:
+        labels = selector_labels(component, ref.name)
+        if labels is not None:
+            if use_cache:
+                items = [o for o in ctx.caches[res].list(ref.namespace) if _matches(o, labels)]
+            else:
+                page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
+                items = page.get("items") or []
+            found.update((o["metadata"]["name"], o) for o in items)
+        by_name = _by_name(component.KIND)
+        for name in by_name(ref.name) if by_name else ():
+            if name in found:
+                continue
+            if use_cache:
+                obj = ctx.cached(res, ref.namespace, name)
+            else:
+                obj = await ctx.kube.get_or_none(res, name, ref.namespace)
+            if obj is not None:
+                found[name] = obj
+    except ApiError as e:
+        raise DruidError(
+            component.ERROR_CODES.get,
+            OPERATION_GET_EXISTING_RESOURCE_NAMES,
+            f"Error getting {component.KIND} for etcd: {ref}",
+            e,
+        ) from e
+    return [o for o in found.values() if controlled_by(o, ref)]
+
+
+async def existing_names(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in await existing(ctx, component, ref, cached=cached))
+
+
+async def _delete_all(ctx: SyncContext, component: Component, objs: list[Obj]) -> None:
+    res = component.RESOURCE
+    for obj in objs:
+        meta = obj["metadata"]
+        await ctx.writing(f"delete {res.kind} {meta.get('namespace')}/{meta['name']}")
+        try:
+            await ctx.kube.delete(res, meta["name"], meta.get("namespace"), uid=meta.get("uid"))
+        except ApiError as e:
+            if not e.conflict:  # 409: the UID precondition failed, i.e. it is already gone (and replaced)
+                raise
+        ctx.memo.forget(res, meta.get("namespace") or "", meta["name"])
+        log.info("deleted", kind=component.KIND, object=f"{meta.get('namespace')}/{meta['name']}")
+
+
+async def trigger_delete(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> None:
+    """Delete the component's objects controlled by the Etcd (none existing is success)."""
+    objs = await existing(ctx, component, ref, cached=cached)
+    try:
+        await _delete_all(ctx, component, objs)
+    except ApiError as e:
+        raise DruidError(
+            component.ERROR_CODES.delete,
+            OPERATION_TRIGGER_DELETE,
+            f"Failed to delete {component.KIND} for etcd: {ref}",
+            e,
+        ) from e
+
+
+# ---------------------------------------------------------------------------------------------- sync
+
+
+def applied_config(component: Component, desired: Obj) -> Obj:
+    """What druid applies of a desired object: all of it, except a Lease's spec (backup-restore's)."""
+    if component.KIND in (MEMBER_LEASE, SNAPSHOT_LEASE):
+        return {k: v for k, v in desired.items() if k != "spec"}
+    return desired
+
+
+STALE_FIELDS: dict[str, tuple[str, ...]] = {
+    POD_DISRUPTION_BUDGET: ("unhealthyPodEvictionPolicy",),
+    CLIENT_SERVICE: ("trafficDistribution",),
+}
+"""Optional spec fields removed when not desired, whoever set them."""
+
+
+def stale_fields(component: Component, desired: Obj, live: Obj | None) -> list[str]:
+    if live is None:
+        return []
+    want, have = desired.get("spec") or {}, live.get("spec") or {}
+    return [f for f in STALE_FIELDS.get(component.KIND, ()) if f not in want and f in have]
+
+
+async def _sync_one(ctx: SyncContext, component: Component, desired: Obj) -> None:
+    res, meta = component.RESOURCE, desired["metadata"]
+    config = applied_config(component, desired)
+    live = await ctx.current(res, meta.get("namespace") or "", meta["name"])
+    result = await ctx.apply(res, config, live)
+    stale = stale_fields(component, desired, result or live)
+    if stale:
+        await ctx.writing(f"remove {', '.join(stale)} from {res.kind} {meta.get('namespace')}/{meta['name']}")
+        ops = [{"op": "remove", "path": f"/spec/{f}"} for f in stale]
+        try:
+            await ctx.kube.json_patch(res, meta["name"], ops, meta.get("namespace"))
+        except ApiError as e:
+            if not (e.invalid or e.not_found):  # 422: already removed in between
+                raise
+
+
+async def sync(ctx: SyncContext, component: Component, etcd: Etcd | EtcdRef, desired: list[Obj]) -> list[str]:
+    """Make the cluster hold ``desired`` for ``component``; returns what was written.
+
+    Raises :class:`DruidError` with the component's sync code.
+    """
+    ref = etcd if isinstance(etcd, EtcdRef) else EtcdRef.of(etcd)
+    start = len(ctx.writes)
+    try:
+        if component.KIND == SNAPSHOT_LEASE and not desired:
+            await _delete_all(ctx, component, await existing(ctx, component, ref, cached=True))
+        elif component.KIND in (MEMBER_LEASE, SNAPSHOT_LEASE):
+            await asyncio.gather(*(_sync_one(ctx, component, d) for d in desired))
+        else:
+            for d in desired:
+                await _sync_one(ctx, component, d)
+    except ApiError as e:
+        raise DruidError(
+            component.ERROR_CODES.sync,
+            OPERATION_SYNC,
+            f"Error during create or update of {component.KIND} for etcd: {ref}",
+            e,
+        ) from e
+    except DruidError as e:
+        raise DruidError(component.ERROR_CODES.sync, OPERATION_SYNC, e.message, e.cause) from e
+    return ctx.writes[start:]

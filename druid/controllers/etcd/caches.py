@@ -1,0 +1,115 @@
+"""The informers druid's controllers read from, each scoped and trimmed so memory follows what druid manages.
+
+- Etcds: all of them (the primary kind), with the ``secret-refs`` index.
+- The kinds druid creates (ServiceAccount, Role, RoleBinding, Lease, PodDisruptionBudget, Service, ConfigMap,
+  StatefulSet): only objects labelled ``app.kubernetes.io/managed-by=etcd-druid``, keeping druid's own
+  ``Apply`` managedFields entry (to tell from the cache whether an apply would change anything).
+- Pods and PVCs: labelled managed-by as well (StatefulSet pods carry the default labels, its PVCs the
+  selector labels), trimmed to metadata and the status fields the status reconcile reads.
+- Secrets: all namespaces but metadata-only (PartialObjectMetadata: no data is ever transferred or cached),
+  trimmed to name, UID, resourceVersion, finalizers and deletion state.
+
+:class:`CacheSource` is the ``InformerFactory`` view both controllers build on: it hands out these informers
+with the right options whoever asks first, so the ``Controller`` builder (``for_``/``watches``) gets them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from druid.api import constants as c
+from druid.components.sync import FIELD_MANAGER
+from druid.controllers.etcd.operation import ETCDS
+from druid.controllers.etcd.secrets import ensure_index, minimal_metadata
+from druid.runtime.client import METADATA_ONLY
+from druid.runtime.informer import InformerFactory, SharedInformer
+from druid.runtime.objects import (
+    CONFIGMAPS,
+    LEASES,
+    PDBS,
+    PODS,
+    PVCS,
+    ROLEBINDINGS,
+    ROLES,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
+    STATEFULSETS,
+    Obj,
+    ResourceRef,
+)
+
+MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.LABEL_MANAGED_BY_VALUE}"
+MANAGED_KINDS = (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, LEASES, PDBS, SERVICES, CONFIGMAPS, STATEFULSETS)
+_META_KEEP = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "deletionTimestamp")
+
+
+def _slim_meta(obj: Obj) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {k: meta[k] for k in _META_KEEP if k in meta}
+
+
+def slim_pod(pod: Obj) -> Obj:
+    """Metadata, phase and conditions: enough for member status (ContainersReady) and orphan detection."""
+    status = pod.get("status") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _slim_meta(pod),
+        "status": {k: status[k] for k in ("phase", "conditions") if k in status},
+    }
+
+
+def slim_pvc(pvc: Obj) -> Obj:
+    status = pvc.get("status") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _slim_meta(pvc),
+        "status": {"phase": status["phase"]} if "phase" in status else {},
+    }
+
+
+class CacheSource:
+    """An ``InformerFactory`` view creating druid's informers with their scope and options.
+
+    ``namespace`` confines every informer to one namespace (tests run several operators side by side).
+    """
+
+    def __init__(self, factory: InformerFactory, namespace: str | None = None) -> None:
+        self.factory = factory
+        self.namespace = namespace
+
+    def get(
+        self,
+        resource: ResourceRef,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> SharedInformer:
+        namespace = namespace or self.namespace
+        if resource == SECRETS:
+            return self.factory.get(
+                resource, namespace, label_selector, field_selector, minimal_metadata, accept=METADATA_ONLY
+            )
+        if resource in MANAGED_KINDS and label_selector == MANAGED_SELECTOR:
+            return self.factory.get(
+                resource, namespace, label_selector, field_selector, keep_managed_fields=FIELD_MANAGER
+            )
+        if resource == PODS and label_selector == MANAGED_SELECTOR:
+            return self.factory.get(resource, namespace, label_selector, field_selector, slim_pod)
+        if resource == PVCS and label_selector == MANAGED_SELECTOR:
+            return self.factory.get(resource, namespace, label_selector, field_selector, slim_pvc)
+        informer = self.factory.get(resource, namespace, label_selector, field_selector)
+        if resource == ETCDS:
+            ensure_index(informer)
+        return informer
+
+    def managed(self, resource: ResourceRef) -> SharedInformer:
+        return self.get(resource, label_selector=MANAGED_SELECTOR)
+
+    def secrets(self) -> SharedInformer:
+        return self.get(SECRETS)
+
+    def etcds(self) -> SharedInformer:
+        return self.get(ETCDS)

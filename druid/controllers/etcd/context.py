@@ -1,0 +1,61 @@
+"""What the Etcd controller's steps share: dependencies (:class:`Deps`) and per-reconcile state (:class:`Run`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from druid.api import constants as c
+from druid.components.base import BuildOptions
+from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
+from druid.controllers.etcd.events import EventRecorder
+from druid.controllers.etcd.operation import StatusWriter
+from druid.controllers.etcd.status import MemberThresholds
+from druid.runtime.client import Kube
+from druid.runtime.objects import Obj, ResourceRef
+
+CONTROLLER_NAME = "etcd-controller"
+SYNC_RETRY_INTERVAL = 10.0  # upstream syncRetryInterval: waits inside a spec reconcile (TLS roll-out, pre-sync)
+DELETE_RETRY_INTERVAL = 5.0  # upstream: objects still present after trigger-delete
+
+
+@dataclass
+class Deps:
+    kube: Kube
+    caches: Mapping[ResourceRef, ObjectCache]  # managed kinds, pods, PVCs (label-scoped informer stores)
+    secrets: ObjectCache  # metadata-only Secrets
+    build_options: BuildOptions
+    events: EventRecorder
+    status_sync_period: float
+    thresholds: MemberThresholds
+    auto_reconcile: bool = False
+    sync_retry_interval: float = SYNC_RETRY_INTERVAL
+    delete_retry_interval: float = DELETE_RETRY_INTERVAL
+    field_manager: str = FIELD_MANAGER
+    memo: ApplyMemo = field(default_factory=ApplyMemo)
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+
+class Run:
+    """One reconcile of one Etcd: its run ID, the freshest copy of the Etcd, status writes."""
+
+    def __init__(self, deps: Deps, etcd: Obj, run_id: str) -> None:
+        self.deps = deps
+        self.run_id = run_id
+        self.status = StatusWriter(deps.kube, etcd, run_id)
+
+    @property
+    def etcd(self) -> Obj:
+        return self.status.etcd
+
+    @property
+    def ref(self) -> EtcdRef:
+        return EtcdRef.of(self.status.etcd)
+
+    def sync_context(self, before_write: Callable[[], Awaitable[None]] | None = None) -> SyncContext:
+        d = self.deps
+        return SyncContext(d.kube, d.caches, d.memo, d.field_manager, before_write=before_write)
+
+    def has_finalizer(self) -> bool:
+        return c.FINALIZER_ETCD in (self.etcd["metadata"].get("finalizers") or ())

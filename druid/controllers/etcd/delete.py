@@ -1,0 +1,79 @@
+"""Deletion flow (upstream ``reconcile_delete.go``, spec §3.1.6).
+
+lastOperation Delete/Processing → trigger-delete every component concurrently (only objects controlled by
+the Etcd) → if any of them still exists, lastOperation Delete/Requeue "Cleanup of all resources has not yet
+been completed. Skipping removal of Finalizer Operation will be retried." and look again after 5 s → remove
+the finalizer. PVCs are not deleted. The suspend annotation does not stop a deletion. Errors are recorded as
+Delete/Error with lastErrors and retried with backoff.
+
+Existence is checked against the API server (not the caches), as upstream does, so objects missing the
+managed-by label are found too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from druid.api import constants as c
+from druid.components import registry
+from druid.components.errors import DruidError
+from druid.components.sync import existing_names, trigger_delete
+from druid.controllers.etcd.context import Run
+from druid.controllers.etcd.operation import StepResult
+from druid.runtime.client import ApiError
+from druid.runtime.reconcile import Action
+
+DELETE = c.OPERATION_TYPE_DELETE
+WAITING = "Cleanup of all resources has not yet been completed. Skipping removal of Finalizer"
+
+log = structlog.get_logger(__name__)
+
+
+async def remove_finalizer(run: Run) -> None:
+    meta = run.etcd["metadata"]
+    finalizers = [f for f in meta.get("finalizers") or () if f != c.FINALIZER_ETCD]
+    try:
+        await run.status.patch_metadata({"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]})
+    except ApiError as e:
+        if not e.not_found:
+            raise
+
+
+async def reconcile_delete(run: Run) -> Action:
+    ref = run.ref
+    ctx = run.sync_context()
+    components = registry.components()
+    try:
+        await run.status.record_start(DELETE)
+        results = await asyncio.gather(*(trigger_delete(ctx, comp, ref) for comp in components), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, DruidError)]
+        others = [r for r in results if isinstance(r, BaseException) and not isinstance(r, DruidError)]
+        if others:
+            raise others[0]
+        if errors:
+            result = StepResult.failed(*errors)
+        else:
+            remaining = [n for comp in components for n in await existing_names(ctx, comp, ref)]
+            if remaining:
+                log.info("waiting for cleanup", remaining=remaining)
+                result = StepResult.wait(run.deps.delete_retry_interval, WAITING)
+            else:
+                if run.has_finalizer():
+                    await remove_finalizer(run)
+                log.info("etcd cleaned up; finalizer removed")
+                return Action.done()
+    except DruidError as e:
+        result = StepResult.failed(e)
+    except ApiError as e:
+        log.warning("deletion failed", error=str(e))
+        result = StepResult(error=True, done=False)
+    try:
+        await run.status.record_incomplete(DELETE, result)
+    except ApiError as e:
+        if not e.not_found:
+            raise
+    if result.requeue_after is not None and not result.error:
+        return Action.requeue(result.requeue_after)
+    return Action.retry()

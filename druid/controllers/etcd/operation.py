@@ -1,0 +1,127 @@
+"""``status.lastOperation`` / ``status.lastErrors`` of an Etcd (upstream ``controller/utils/etcdstatus.go``).
+
+Descriptions are upstream's: start ``Etcd cluster reconciliation is in progress`` / ``Etcd cluster deletion
+is in progress``, success ``Etcd cluster has been successfully reconciled``, an incomplete run
+``<step description> Operation will be retried.`` with state ``Error`` when it failed (lastErrors from its
+DruidErrors) or ``Requeue`` when it only has to wait. ``runID`` is the reconcile ID.
+
+Druid deviation (zero writes in a steady state): a record identical to the current one (same type, state,
+description and lastErrors codes/descriptions) is not written again, so an Etcd stuck on the same error,
+or one that is reconciled while already in sync, does not get a status write per retry; ``runID`` and
+``lastUpdateTime`` then stay those of the run that recorded the state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from druid.api import constants as c
+from druid.api.duration import go_string
+from druid.components.errors import DruidError
+from druid.runtime.client import Kube
+from druid.runtime.clock import rfc3339
+from druid.runtime.objects import Obj, ResourceRef
+
+ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
+
+# Error codes of the controller itself (components have their own, see components.*.ERROR_CODES)
+ERR_INVALID_SPEC = "ERR_INVALID_SPEC"  # the Etcd does not parse; nothing is written
+OPERATION_RECONCILE_SPEC = "ReconcileSpec"
+OPERATION_DELETE = "Delete"
+
+DESCRIPTION_RECONCILE_STARTED = "Etcd cluster reconciliation is in progress"
+DESCRIPTION_DELETE_STARTED = "Etcd cluster deletion is in progress"
+DESCRIPTION_RECONCILED = "Etcd cluster has been successfully reconciled"
+RETRY_SUFFIX = "Operation will be retried."
+
+log = structlog.get_logger(__name__)
+
+
+def duration_text(seconds: float) -> str:
+    """Go's ``time.Duration.String()`` (``10s``, ``1m0s``, ``500ms``)."""
+    return go_string(round(seconds * 1e9))
+
+
+@dataclass
+class StepResult:
+    """How a spec or deletion run ended (upstream ``ReconcileStepResult``)."""
+
+    errors: list[DruidError] = field(default_factory=list)  # become lastErrors
+    error: bool = False  # failed (also for errors that are no DruidError, which upstream does not list)
+    requeue_after: float | None = None
+    description: str = ""
+    done: bool = True  # ran to the end
+
+    @classmethod
+    def failed(cls, *errors: DruidError) -> StepResult:
+        return cls(errors=list(errors), error=True, done=False)
+
+    @classmethod
+    def wait(cls, after: float, description: str) -> StepResult:
+        return cls(requeue_after=after, description=description, done=False)
+
+    @property
+    def needs_requeue(self) -> bool:
+        return self.error or self.requeue_after is not None
+
+
+class StatusWriter:
+    """Merge-patches an Etcd's ``/status`` and keeps the freshest copy of the Etcd it has seen."""
+
+    def __init__(self, kube: Kube, etcd: Obj, run_id: str) -> None:
+        self.kube = kube
+        self.etcd = etcd
+        self.run_id = run_id
+        self.writes = 0
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.etcd.get("status") or {}
+
+    def _name(self) -> tuple[str, str]:
+        meta = self.etcd["metadata"]
+        return meta["name"], meta["namespace"]
+
+    async def patch_status(self, patch: dict[str, Any]) -> None:
+        name, namespace = self._name()
+        self.etcd = await self.kube.merge_patch(ETCDS, name, {"status": patch}, namespace, subresource="status")
+        self.writes += 1
+        log.debug("patched status", fields=sorted(patch))
+
+    async def patch_metadata(self, patch: dict[str, Any]) -> None:
+        name, namespace = self._name()
+        self.etcd = await self.kube.merge_patch(ETCDS, name, {"metadata": patch}, namespace)
+        self.writes += 1
+
+    async def record(self, op_type: str, state: str, description: str, errors: list[DruidError] | None = None) -> None:
+        last_errors = [e.last_error() for e in errors or ()]
+        current = self.status.get("lastOperation") or {}
+        same = (current.get("type"), current.get("state"), current.get("description")) == (op_type, state, description)
+        old_errors = [(e.get("code"), e.get("description")) for e in self.status.get("lastErrors") or ()]
+        if same and old_errors == [(e["code"], e["description"]) for e in last_errors]:
+            return
+        operation = {
+            "type": op_type,
+            "state": state,
+            "description": description,
+            "runID": self.run_id,
+            "lastUpdateTime": rfc3339(dt.datetime.now(dt.UTC)),
+        }
+        await self.patch_status({"lastOperation": operation, "lastErrors": last_errors or None})
+        log.info("recorded last operation", type=op_type, state=state, errors=[e.code for e in errors or ()])
+
+    async def record_start(self, op_type: str) -> None:
+        deleting = op_type == c.OPERATION_TYPE_DELETE
+        description = DESCRIPTION_DELETE_STARTED if deleting else DESCRIPTION_RECONCILE_STARTED
+        await self.record(op_type, c.OPERATION_STATE_PROCESSING, description)
+
+    async def record_success(self, op_type: str) -> None:
+        await self.record(op_type, c.OPERATION_STATE_SUCCEEDED, DESCRIPTION_RECONCILED)
+
+    async def record_incomplete(self, op_type: str, result: StepResult) -> None:
+        state = c.OPERATION_STATE_ERROR if result.error else c.OPERATION_STATE_REQUEUE
+        await self.record(op_type, state, f"{result.description} {RETRY_SUFFIX}", result.errors)

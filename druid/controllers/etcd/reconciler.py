@@ -1,0 +1,132 @@
+"""The Etcd reconciler (upstream ``internal/controller/etcd/reconciler.go``, spec §3.1.2).
+
+1. Etcd gone: nothing to do. Being deleted: the deletion flow (``delete.py``).
+2. Should the spec be reconciled? Not while ``druid.gardener.cloud/suspend-etcd-spec-reconcile`` is present
+   (a Warning Event ``SpecReconciliationSkipped`` on every reconcile); always with spec auto-reconcile; else
+   when an operation annotation asks for ``reconcile`` or the Etcd was never reconciled.
+3. Spec reconcile (``spec.py``); its outcome is kept.
+4. Status reconcile (``observe.py``) every time, unless runtime component creation is disabled.
+5. A spec reconcile that failed or has to wait decides the result (errors: rate-limited retry, capped at
+   ``etcdStatusSyncPeriod``; waits: the sync retry interval); ``observedGeneration`` and the operation
+   annotation stay as they are.
+6. After a successful spec reconcile: ``status.observedGeneration = generation``, then the operation
+   annotations with value ``reconcile`` are removed.
+7. Look again after ``etcdStatusSyncPeriod``.
+
+The spec is parsed with pydantic only when it is to be reconciled; an Etcd that does not parse gets
+lastOperation Reconcile/Error with ``ERR_INVALID_SPEC`` naming the fields, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import ValidationError
+
+from druid.api import constants as c
+from druid.api.etcd import Etcd
+from druid.components.errors import OPERATION_SYNC, DruidError
+from druid.controllers.etcd import delete
+from druid.controllers.etcd.context import Deps, Run
+from druid.controllers.etcd.events import REASON_SPEC_RECONCILIATION_SKIPPED
+from druid.controllers.etcd.observe import reconcile_status
+from druid.controllers.etcd.operation import ERR_INVALID_SPEC, StepResult
+from druid.controllers.etcd.spec import reconcile_spec
+from druid.runtime.client import ApiError
+from druid.runtime.objects import Obj, ObjectKey
+from druid.runtime.reconcile import Action
+
+log = structlog.get_logger(__name__)
+RECONCILE = c.OPERATION_TYPE_RECONCILE
+
+
+def _annotations(obj: Obj) -> dict[str, str]:
+    return obj["metadata"].get("annotations") or {}
+
+
+def reconcile_annotation_keys(obj: Obj) -> list[str]:
+    annotations = _annotations(obj)
+    keys = (c.ANNOTATION_OPERATION, c.ANNOTATION_GARDENER_OPERATION)
+    return [k for k in keys if annotations.get(k) == c.OPERATION_RECONCILE]
+
+
+def runtime_components_enabled(obj: Obj) -> bool:
+    return c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION not in _annotations(obj)
+
+
+def invalid_spec_error(error: ValidationError) -> DruidError:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors(include_url=False)
+    )
+    return DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, f"The Etcd does not parse, nothing was written: {problems}")
+
+
+def action_for(result: StepResult) -> Action:
+    if result.error:
+        return Action.retry()
+    assert result.requeue_after is not None
+    return Action.requeue(result.requeue_after)
+
+
+class EtcdReconciler:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
+        if obj is None:
+            return Action.done()
+        run_id = structlog.contextvars.get_contextvars().get("reconcile_id", "")
+        run = Run(self.deps, obj, run_id)
+        if obj["metadata"].get("deletionTimestamp"):
+            return await delete.reconcile_delete(run)
+
+        spec_reconciled = await self.should_reconcile_spec(obj)
+        spec_result: StepResult | None = None
+        if spec_reconciled:
+            try:
+                etcd = Etcd.model_validate(obj)
+            except ValidationError as e:
+                result = StepResult.failed(invalid_spec_error(e))
+                await run.status.record_incomplete(RECONCILE, result)
+                return Action.requeue(self.deps.status_sync_period)
+            spec_result = await reconcile_spec(run, etcd)
+
+        if runtime_components_enabled(run.etcd):
+            await reconcile_status(run)
+
+        if spec_result is not None and spec_result.needs_requeue:
+            return action_for(spec_result)
+        if spec_reconciled:
+            incomplete = await self.complete_reconcile(run)
+            if incomplete is not None:
+                return action_for(incomplete)
+        return Action.requeue(self.deps.status_sync_period)
+
+    async def should_reconcile_spec(self, obj: Obj) -> bool:
+        if c.ANNOTATION_SUSPEND_SPEC_RECONCILE in _annotations(obj):
+            meta = obj["metadata"]
+            await self.deps.events.warning(
+                obj,
+                REASON_SPEC_RECONCILIATION_SKIPPED,
+                f"spec reconciliation of {meta['namespace']}/{meta['name']} is skipped by etcd-druid due to the "
+                f"presence of annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE} on the etcd resource",
+            )
+            return False
+        if self.deps.auto_reconcile or reconcile_annotation_keys(obj):
+            return True
+        return (obj.get("status") or {}).get("observedGeneration") is None
+
+    async def complete_reconcile(self, run: Run) -> StepResult | None:
+        """observedGeneration, then the operation annotations; None when done, else the recorded failure."""
+        try:
+            generation = run.etcd["metadata"].get("generation")
+            if run.status.status.get("observedGeneration") != generation:
+                await run.status.patch_status({"observedGeneration": generation})
+            keys = reconcile_annotation_keys(run.etcd)
+            if keys:
+                await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})
+        except ApiError as e:
+            log.warning("could not complete the reconcile", error=str(e))
+            result = StepResult(error=True, done=False)
+            await run.status.record_incomplete(RECONCILE, result)
+            return result
+        return None

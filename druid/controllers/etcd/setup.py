@@ -1,0 +1,114 @@
+"""Wiring the Etcd controller: informers, event mapping, workers and rate limiter (upstream ``register.go``).
+
+``etcd-controller``: ``concurrentSyncs`` workers; per-item exponential backoff 10 ms → ``etcdStatusSyncPeriod``;
+primary kind Etcd with the §3.1.1 predicate. Druid also watches its StatefulSets, Leases, pods and data PVCs
+and the referenced Secrets (see ``predicate.py``, ``caches.py``) so status and secret gating converge quickly.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from druid.components.base import BuildOptions
+from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.config.operator import OperatorConfiguration
+from druid.controllers.etcd import predicate
+from druid.controllers.etcd.caches import MANAGED_KINDS, MANAGED_SELECTOR, CacheSource
+from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
+from druid.controllers.etcd.events import EventRecorder
+from druid.controllers.etcd.operation import ETCDS
+from druid.controllers.etcd.reconciler import EtcdReconciler
+from druid.controllers.etcd.secrets import etcds_referencing
+from druid.controllers.etcd.status import MemberThresholds
+from druid.runtime.client import Kube
+from druid.runtime.controller import Controller
+from druid.runtime.informer import FuncHandler, InformerFactory
+from druid.runtime.manager import Manager
+from druid.runtime.objects import LEASES, PODS, PVCS, STATEFULSETS, Obj, Tombstone
+from druid.runtime.ratelimit import ItemExponentialFailureRateLimiter
+
+RATE_LIMIT_BASE = 0.01
+
+
+def default_build_options(config: OperatorConfiguration) -> BuildOptions:
+    gates = dict(config.feature_gates)
+    return BuildOptions(
+        images=load_images(upgrade_etcd_version=gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)),
+        disable_etcd_service_account_automount=config.controllers.etcd.disable_etcd_service_account_automount,
+        feature_gates=gates,
+    )
+
+
+def make_etcd_controller(
+    kube: Kube,
+    informers: InformerFactory,
+    config: OperatorConfiguration,
+    *,
+    build_options: BuildOptions | None = None,
+    registry: CollectorRegistry | None = None,
+    sync_retry_interval: float = SYNC_RETRY_INTERVAL,
+    delete_retry_interval: float = DELETE_RETRY_INTERVAL,
+    namespace: str | None = None,
+) -> Controller:
+    """The Etcd controller on ``informers`` (not started; ``Controller.start()`` runs its workers).
+
+    ``namespace`` confines it to the Etcds (and everything else) of one namespace.
+    """
+    cfg = config.controllers.etcd
+    source = CacheSource(informers, namespace)
+    caches = {res: source.managed(res).store for res in (*MANAGED_KINDS, PODS, PVCS)}
+    secrets = source.secrets()
+    deps = Deps(
+        kube=kube,
+        caches=caches,
+        secrets=secrets.store,
+        build_options=build_options or default_build_options(config),
+        events=EventRecorder(kube, CONTROLLER_NAME),
+        status_sync_period=cfg.etcd_status_sync_period,
+        thresholds=MemberThresholds(
+            unknown=cfg.etcd_member.unknown_threshold, not_ready=cfg.etcd_member.not_ready_threshold
+        ),
+        auto_reconcile=cfg.enable_etcd_spec_auto_reconcile,
+        sync_retry_interval=sync_retry_interval,
+        delete_retry_interval=delete_retry_interval,
+    )
+    controller = Controller(
+        CONTROLLER_NAME,
+        EtcdReconciler(deps),
+        source,
+        workers=cfg.concurrent_syncs,
+        rate_limiter=ItemExponentialFailureRateLimiter(RATE_LIMIT_BASE, cfg.etcd_status_sync_period),
+        registry=registry,
+    )
+    controller.for_(ETCDS, predicate=predicate.etcd_predicate(cfg.enable_etcd_spec_auto_reconcile))
+    controller.watches(STATEFULSETS, predicate.etcd_of, label_selector=MANAGED_SELECTOR)
+    controller.watches(
+        LEASES,
+        predicate.etcd_of,
+        label_selector=MANAGED_SELECTOR,
+        predicate=predicate.lease_predicate(cfg.etcd_member.unknown_threshold, deps.now),
+    )
+    controller.watches(PODS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pod_predicate)
+    controller.watches(PVCS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pvc_predicate)
+
+    etcd_store = controller.primary.store
+
+    def secret_event(obj: Obj | Tombstone) -> None:
+        secret = obj.last_known if isinstance(obj, Tombstone) else obj
+        meta = secret.get("metadata") or {}
+        for key in etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or ""):
+            controller.queue.add(key)
+
+    secrets.add_handler(FuncHandler(add=secret_event, delete=secret_event))  # existence is what matters
+    return controller
+
+
+def add_etcd_controller(
+    manager: Manager, config: OperatorConfiguration, *, build_options: BuildOptions | None = None
+) -> Controller:
+    """Build the Etcd controller on the manager's informers and add it to the manager."""
+    controller = make_etcd_controller(
+        manager.kube, manager.informers, config, build_options=build_options, registry=manager.registry
+    )
+    manager.add(controller)
+    return controller
