@@ -1,4 +1,4 @@
-"""The `druid` command: `druid version`, `druid run`, `druid render`, and (later) the druidctl verbs."""
+"""The `druid` command: `druid version`, `druid run`, `druid render`, the druidctl verbs and `druid status`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     render.add_arguments(p)
     p.set_defaults(handler=_render)
+
+    from druid.cli import ctl
+
+    ctl.register(sub)  # druidctl verbs (reconciliation, component-protection, list-resources) and status
     return parser
 
 
