@@ -18,5 +18,7 @@ def test_version_subcommand_and_flag(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_console_script_runs() -> None:
-    out = subprocess.run([sys.executable, "-m", "druid.cli.main", "version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "druid.cli.main", "version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"druid {__version__}"
