@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,11 +145,16 @@ class LoopLagMonitor:
         return None
 
 
-async def serve(app: web.Application, address: str, port: int) -> web.AppRunner:
-    """Start serving ``app``; returns the runner to clean up. Port 0 picks a free port (see ``bound_port``)."""
+async def serve(
+    app: web.Application, address: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start serving ``app`` (HTTPS with ``ssl_context``); returns the runner to clean up.
+
+    Port 0 picks a free port (see ``bound_port``).
+    """
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, address or None, port)
+    site = web.TCPSite(runner, address or None, port, ssl_context=ssl_context)
     await site.start()
     return runner
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -83,10 +84,11 @@ class Manager:
         self.lag = health.LoopLagMonitor(threshold=self.options.loop_lag_threshold)
         self.elector: LeaderElector | None = None
         self._servers: list[web.AppRunner] = []
-        self._extra_servers: list[tuple[web.Application, str, int]] = []
+        self._extra_servers: list[tuple[web.Application, str, int, ssl.SSLContext | None]] = []
         self._leader_tasks: list[Callable[[], Awaitable[None]]] = []
         self.metrics_port: int | None = None
         self.probe_port: int | None = None
+        self.server_ports: list[int] = []  # bound ports of the add_server servers, in registration order
         self.is_leader = asyncio.Event()
 
     # ------------------------------------------------------------------ registration
@@ -94,9 +96,11 @@ class Manager:
     def add(self, controller: Controller) -> None:
         self.controllers.append(controller)
 
-    def add_server(self, app: web.Application, address: str, port: int) -> None:
-        """Another server run on every replica (e.g. a webhook), started with the others."""
-        self._extra_servers.append((app, address, port))
+    def add_server(
+        self, app: web.Application, address: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        """Another server run on every replica (e.g. a webhook; HTTPS with ``ssl_context``), started with the others."""
+        self._extra_servers.append((app, address, port, ssl_context))
 
     def add_leader_task(self, factory: Callable[[], Awaitable[None]]) -> None:
         """A coroutine run only while leading (cancelled on shutdown)."""
@@ -211,8 +215,10 @@ class Manager:
         )
         self._servers.append(probe_runner)
         self.probe_port = health.bound_port(probe_runner)
-        for app, address, port in self._extra_servers:
-            self._servers.append(await health.serve(app, address, port))
+        for app, address, port, context in self._extra_servers:
+            runner = await health.serve(app, address, port, ssl_context=context)
+            self._servers.append(runner)
+            self.server_ports.append(health.bound_port(runner))
         log.info("servers started", metrics_port=self.metrics_port, probe_port=self.probe_port)
 
     async def _stop_controllers(self, timeout: float) -> None:

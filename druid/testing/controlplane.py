@@ -343,6 +343,16 @@ class ControlPlane:
         path.write_text(self.kubeconfig_yaml(self._ca.pair.cert, pair.cert, pair.key, user=user))
         return path
 
+    def serving_cert_dir(self, name: str = "webhook") -> tuple[Path, bytes]:
+        """A directory holding ``tls.crt``/``tls.key`` for a server on 127.0.0.1 (and ``localhost``),
+        signed by this plane's CA, and that CA's PEM (the ``caBundle`` the API server should trust)."""
+        pair = self._ca.issue(f"serving-{name}", name, dns=("localhost",), ips=(LOOPBACK,), server=True)
+        directory = self.workdir / f"{name}-tls"
+        directory.mkdir(exist_ok=True)
+        shutil.copyfile(pair.cert, directory / "tls.crt")
+        shutil.copyfile(pair.key, directory / "tls.key")
+        return directory, self._ca.pair.cert.read_bytes()
+
 
 @contextlib.contextmanager
 def running(mode: Mode = "full", **kw: Any) -> Iterator[ControlPlane]:

@@ -1,0 +1,7 @@
+"""etcd-druid's resource-protection webhook (spec §5): guards the objects druid manages for an Etcd.
+
+- :mod:`druid.webhook.protection`: the decision for one AdmissionRequest (pure, lookups injected);
+- :mod:`druid.webhook.lookups`: those lookups against a cluster (Etcds from the informer cache if any);
+- :mod:`druid.webhook.server`: the HTTPS AdmissionReview endpoint and ``add_webhook(manager, ...)``;
+- :mod:`druid.webhook.configuration`: the ValidatingWebhookConfiguration that points the API server at it.
+"""

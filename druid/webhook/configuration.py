@@ -1,0 +1,120 @@
+"""The ``ValidatingWebhookConfiguration`` of the etcd-components webhook (upstream's chart,
+charts/templates/validatingwebhookconfig.yaml): two webhooks calling the same path.
+
+- ``etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of the kinds druid manages (and jobs),
+  DELETE of PVCs, only for objects labelled ``app.kubernetes.io/managed-by=etcd-druid``;
+- ``stsscale.etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of ``statefulsets/scale``
+  without an objectSelector (an objectSelector does not apply to subresources, kubernetes#113594).
+
+Both fail closed (failurePolicy Fail), matchPolicy Exact, sideEffects None, timeoutSeconds 10. The
+clientConfig is a Service reference (deployments) or a URL (tests, out-of-cluster runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from druid.api import constants as c
+from druid.runtime.objects import Obj, ResourceRef
+
+VALIDATING_WEBHOOK_CONFIGURATIONS = ResourceRef(
+    "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False
+)
+WEBHOOK_PATH = "/webhooks/etcdcomponents"
+CONFIGURATION_NAME = "etcd-druid"
+WEBHOOK_NAME = "etcdcomponents.webhooks.druid.gardener.cloud"
+STS_SCALE_WEBHOOK_NAME = "stsscale.etcdcomponents.webhooks.druid.gardener.cloud"
+DEFAULT_PORT = 9443
+
+
+def _rule(group: str, resources: list[str], operations: tuple[str, ...] = ("UPDATE", "DELETE")) -> dict[str, Any]:
+    return {
+        "apiGroups": [group],
+        "apiVersions": ["v1"],
+        "operations": list(operations),
+        "resources": resources,
+        "scope": "*",
+    }
+
+
+COMPONENT_RULES: tuple[dict[str, Any], ...] = (
+    _rule("", ["serviceaccounts", "services", "configmaps"]),
+    _rule("", ["persistentvolumeclaims"], ("DELETE",)),
+    _rule("rbac.authorization.k8s.io", ["roles", "rolebindings"]),
+    _rule("apps", ["statefulsets"]),
+    _rule("policy", ["poddisruptionbudgets"]),
+    _rule("batch", ["jobs"]),
+    _rule("coordination.k8s.io", ["leases"]),
+)
+STS_SCALE_RULES: tuple[dict[str, Any], ...] = (_rule("apps", ["statefulsets/scale"]),)
+
+
+@dataclass(frozen=True)
+class ServiceReference:
+    """The Service in front of druid's webhook server."""
+
+    namespace: str
+    name: str = "etcd-druid"
+    port: int = DEFAULT_PORT
+    path: str = WEBHOOK_PATH
+
+
+def webhook_url(host: str, port: int) -> str:
+    """``https://<host>:<port>/webhooks/etcdcomponents``."""
+    return f"https://{host}:{port}{WEBHOOK_PATH}"
+
+
+def client_config(ca_bundle: bytes | str, *, service: ServiceReference | None = None, url: str | None = None) -> Obj:
+    """Exactly one of ``service`` and ``url``; ``ca_bundle`` is the PEM that signed the serving certificate."""
+    if (service is None) == (url is None):
+        raise ValueError("give exactly one of service and url")
+    pem = ca_bundle.encode() if isinstance(ca_bundle, str) else ca_bundle
+    out: Obj = {"caBundle": base64.b64encode(pem).decode()}
+    if service is not None:
+        out["service"] = {
+            "name": service.name,
+            "namespace": service.namespace,
+            "path": service.path,
+            "port": service.port,
+        }
+    else:
+        out["url"] = url
+    return out
+
+
+def _webhook(name: str, rules: tuple[dict[str, Any], ...], clients: Obj, namespace_selector: Obj) -> Obj:
+    return {
+        "name": name,
+        "admissionReviewVersions": ["v1beta1", "v1"],
+        "clientConfig": copy.deepcopy(clients),
+        "failurePolicy": "Fail",
+        "matchPolicy": "Exact",
+        "namespaceSelector": copy.deepcopy(namespace_selector),
+        "rules": copy.deepcopy(list(rules)),
+        "sideEffects": "None",
+        "timeoutSeconds": 10,
+    }
+
+
+def validating_webhook_configuration(
+    ca_bundle: bytes | str,
+    *,
+    service: ServiceReference | None = None,
+    url: str | None = None,
+    name: str = CONFIGURATION_NAME,
+    namespace_selector: Obj | None = None,
+) -> Obj:
+    """The ValidatingWebhookConfiguration; ``namespace_selector`` (default ``{}``: all) scopes both webhooks."""
+    clients = client_config(ca_bundle, service=service, url=url)
+    selector = namespace_selector or {}
+    components = _webhook(WEBHOOK_NAME, COMPONENT_RULES, clients, selector)
+    components["objectSelector"] = {"matchLabels": {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE}}
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "etcd-druid"}},
+        "webhooks": [components, _webhook(STS_SCALE_WEBHOOK_NAME, STS_SCALE_RULES, clients, selector)],
+    }

@@ -1,0 +1,144 @@
+"""The webhook server: ``/webhooks/etcdcomponents`` over HTTPS, AdmissionReview in and out.
+
+Like controller-runtime's ``admission.Webhook``: the body must be ``application/json`` (at most 7 MiB),
+v1 and v1beta1 AdmissionReviews are accepted and answered in the same version, the request uid is echoed,
+transport and decode problems are answered as an errored AdmissionResponse (HTTP 200, code 400/413), and
+an exception in the handler becomes ``panic: <error> [recovered]`` with code 500 (RecoverPanic).
+The serving certificate is ``tls.crt``/``tls.key`` in ``server.webhooks.serverCertDir``, read once at
+start-up (druid deviation: controller-runtime's certwatcher reloads rotated files; druid needs a restart).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from druid.config.operator import OperatorConfiguration
+from druid.config.servers import webhooks_listen
+from druid.runtime.client import Kube
+from druid.runtime.manager import Manager
+from druid.webhook.configuration import WEBHOOK_PATH
+from druid.webhook.lookups import ClusterLookups
+from druid.webhook.protection import Decision, Lookups, Policy, gk_string, group_kind, review
+
+log = structlog.get_logger(__name__)
+
+MAX_REQUEST_SIZE = 7 * 1024 * 1024
+REVIEW_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+REVIEW_KIND = "AdmissionReview"
+_POLICY: web.AppKey[Policy] = web.AppKey("policy")
+_LOOKUPS: web.AppKey[Lookups] = web.AppKey("lookups")
+
+
+def server_ssl_context(cert_dir: str | Path) -> ssl.SSLContext:
+    """TLS ≥ 1.2 with ``<cert_dir>/tls.crt`` and ``tls.key`` (raises if they are missing or do not match)."""
+    directory = Path(cert_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(directory / "tls.crt"), str(directory / "tls.key"))
+    return context
+
+
+def _answer(response: dict[str, Any], api_version: str | None = None) -> web.Response:
+    review_out: dict[str, Any] = {"response": response}
+    if api_version is not None:  # errors before decoding carry no type (writeResponse in controller-runtime)
+        review_out = {"kind": REVIEW_KIND, "apiVersion": api_version, **review_out}
+    return web.json_response(review_out)
+
+
+def _errored(code: int, message: str) -> web.Response:
+    return _answer(Decision.errored(code, message).response(""))
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The body, or None when it exceeds MAX_REQUEST_SIZE."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_REQUEST_SIZE:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def handle(request: web.Request) -> web.Response:
+    body = await _read_body(request)
+    if body is None:
+        return _errored(413, f"request entity is too large; limit is {MAX_REQUEST_SIZE} bytes")
+    if not body:
+        return _errored(400, "request body is empty")
+    content_type = request.headers.get("Content-Type", "")
+    if content_type != "application/json":
+        return _errored(400, f"contentType={content_type}, expected application/json")
+    try:
+        parsed = json.loads(body)
+    except ValueError as e:
+        return _errored(400, f"couldn't decode the AdmissionReview: {e}")
+    if not isinstance(parsed, dict):
+        return _errored(400, "couldn't decode the AdmissionReview: not a JSON object")
+    api_version = parsed.get("apiVersion") or REVIEW_VERSIONS[0]
+    if api_version not in REVIEW_VERSIONS or parsed.get("kind", REVIEW_KIND) != REVIEW_KIND:
+        return _errored(400, f"unexpected object {api_version}, Kind={parsed.get('kind')}: expected an AdmissionReview")
+    admission = parsed.get("request")
+    if not isinstance(admission, dict):
+        admission = {}
+    uid = str(admission.get("uid") or "")
+    try:
+        decision = await review(admission, request.app[_POLICY], request.app[_LOOKUPS])
+    except Exception as e:
+        log.exception("etcd-components webhook failed", uid=uid)
+        decision = Decision.errored(500, f"panic: {e} [recovered]")
+    _log(admission, decision)
+    return _answer(decision.response(uid), api_version)
+
+
+def _log(admission: dict[str, Any], decision: Decision) -> None:
+    user_info = admission.get("userInfo")
+    fields = {
+        "operation": admission.get("operation"),
+        "resource_group_kind": gk_string(group_kind(admission)),
+        "namespace": admission.get("namespace"),
+        "name": admission.get("name"),
+        "user": user_info.get("username") if isinstance(user_info, dict) else None,
+        "allowed": decision.allowed,
+        "code": decision.code,
+    }
+    if decision.allowed:
+        log.debug("etcd-components webhook", message=decision.message, **fields)
+    else:
+        log.info("etcd-components webhook refused a request", message=decision.message, **fields)
+
+
+def webhook_app(policy: Policy, lookups: Lookups) -> web.Application:
+    """The aiohttp app serving :data:`WEBHOOK_PATH` (any method, like controller-runtime's handler)."""
+    app = web.Application()
+    app[_POLICY] = policy
+    app[_LOOKUPS] = lookups
+    app.router.add_route("*", WEBHOOK_PATH, handle)
+    return app
+
+
+def add_webhook(manager: Manager, config: OperatorConfiguration, kube: Kube | None = None) -> web.Application | None:
+    """Register the etcd-components webhook server with ``manager`` when it is enabled (else None).
+
+    Serves on ``server.webhooks`` (bindAddress/port, certificates in serverCertDir) on every replica;
+    reads Etcds through the manager's informer cache when one is synced, else with ``kube``
+    (default: the manager's client). Raises if the certificate files cannot be loaded.
+    """
+    cfg = config.webhooks.etcd_component_protection
+    if not cfg.enabled:
+        return None
+    policy = Policy.from_config(cfg)
+    if not policy.reconciler:
+        raise ValueError("etcdComponentProtection needs serviceAccountInfo or reconcilerServiceAccountFQDN")
+    context = server_ssl_context(config.server.webhooks.server_cert_dir)
+    app = webhook_app(policy, ClusterLookups(kube or manager.kube, manager.informers))
+    address, port = webhooks_listen(config)
+    manager.add_server(app, address, port, ssl_context=context)
+    log.info("registering the etcd-components webhook", path=WEBHOOK_PATH, address=address, port=port)
+    return app

@@ -1,0 +1,499 @@
+"""The etcd-components webhook behind the REAL kube-apiserver (K62–K64).
+
+The webhook is served on 127.0.0.1 over HTTPS with a certificate from the control plane's CA and
+registered with a URL-based ValidatingWebhookConfiguration scoped to the test's namespace. The
+objects the Etcd controller would create are built with druid's own builders (``druid.render``) and
+created by the admin, so no controller runs here. Requests come from distinct identities: ``alice``
+(client certificate, a non-druid user) and service accounts impersonated by the admin (druid's
+reconciler, an exempt one, the Etcd's own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from druid.api import constants as c
+from druid.api.common import now
+from druid.config.operator import parse
+from druid.render import render_objects
+from druid.runtime.client import ApiError, Kube
+from druid.runtime.health import bound_port, serve
+from druid.runtime.manager import Manager, ManagerOptions
+from druid.runtime.objects import (
+    CONFIGMAPS,
+    LEASES,
+    PDBS,
+    PVCS,
+    ROLEBINDINGS,
+    ROLES,
+    SERVICEACCOUNTS,
+    SERVICES,
+    STATEFULSETS,
+    Obj,
+    ResourceRef,
+)
+from druid.testing.controlplane import ControlPlane
+from druid.testing.wait import eventually
+from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
+from druid.webhook.lookups import ETCDS, ClusterLookups
+from druid.webhook.protection import Policy
+from druid.webhook.server import add_webhook, server_ssl_context, webhook_app
+
+pytestmark = pytest.mark.controlplane
+
+ETCD = "etcd-test"
+ALICE = "alice"
+KIND_RESOURCES: dict[str, ResourceRef] = {
+    "ServiceAccount": SERVICEACCOUNTS,
+    "Role": ROLES,
+    "RoleBinding": ROLEBINDINGS,
+    "Lease": LEASES,
+    "PodDisruptionBudget": PDBS,
+    "Service": SERVICES,
+    "ConfigMap": CONFIGMAPS,
+    "StatefulSet": STATEFULSETS,
+}
+DISABLE = c.ANNOTATION_DISABLE_COMPONENT_PROTECTION
+
+
+def sa(namespace: str, name: str) -> str:
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def changes_denied(user: str) -> str:
+    return (
+        f"changes from service account {user} are disallowed at the moment. Please consider disabling component "
+        f"protection by setting annotation `{DISABLE}` on the parent Etcd resource"
+    )
+
+
+DELETION_DENIED = f"no external intervention allowed during ongoing deletion of Etcd {ETCD} by etcd-druid"
+
+
+@dataclass
+class Env:
+    namespace: str
+    admin: Kube
+    alice: Kube
+    reconciler: Kube
+    exempt: Kube
+    members: Kube  # the Etcd's own ServiceAccount
+    etcd: Obj
+    objects: dict[str, Obj] = field(default_factory=dict)  # kind -> the object druid would create
+    scaled: list[str] = field(default_factory=list)  # StatefulSets the webhook looked up for a scale
+
+    def name(self, kind: str) -> str:
+        return str(self.objects[kind]["metadata"]["name"])
+
+    @property
+    def users(self) -> dict[str, str]:
+        ns = self.namespace
+        return {"reconciler": sa(ns, "etcd-druid"), "exempt": sa(ns, "exempt"), "members": sa(ns, ETCD)}
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+async def impersonating(kubeconfig: str, user: str) -> Kube:
+    kube = await Kube.connect(kubeconfig)
+    kube.api.set_default_header("Impersonate-User", user)
+    return kube
+
+
+async def touch(kube: Kube, res: ResourceRef, name: str, namespace: str, value: str = "x") -> Obj:
+    """An UPDATE (merge patch of an annotation)."""
+    return await kube.merge_patch(res, name, {"metadata": {"annotations": {"test/touched": value}}}, namespace)
+
+
+async def refused(call: Any) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        await call
+    return info.value
+
+
+def webhook_message(message: str, webhook: str = "etcdcomponents.webhooks.druid.gardener.cloud") -> str:
+    return f'admission webhook "{webhook}" denied the request: {message}'
+
+
+async def assert_denied(call: Any, message: str, webhook: str = "etcdcomponents.webhooks.druid.gardener.cloud") -> None:
+    err = await refused(call)
+    assert (err.status, err.message) == (403, webhook_message(message, webhook)), err
+
+
+async def set_operation(env: Env, op_type: str, state: str) -> None:
+    last = {"type": op_type, "state": state, "description": "test", "runID": "test", "lastUpdateTime": now()}
+    await env.admin.merge_patch(ETCDS, ETCD, {"status": {"lastOperation": last}}, env.namespace, subresource="status")
+
+
+async def annotate_etcd(env: Env, key: str, value: str | None = "") -> None:
+    await env.admin.merge_patch(ETCDS, ETCD, {"metadata": {"annotations": {key: value}}}, env.namespace)
+
+
+async def patch_warnings(kube: Kube, res: ResourceRef, name: str, namespace: str) -> list[str]:
+    """Merge-patch an annotation and return the API server's ``Warning`` headers."""
+    body = {"metadata": {"annotations": {"test/touched": "warn"}}}
+    resp = await kube.api.call_api(
+        res.path(namespace, name),
+        "PATCH",
+        header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    try:
+        assert resp.status == 200, await resp.text()
+        return list(resp.headers.getall("Warning", []))
+    finally:
+        resp.release()
+
+
+def etcd_manifest(namespace: str) -> Obj:
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_ETCD,
+        "metadata": {"name": ETCD, "namespace": namespace},
+        "spec": {"replicas": 1, "labels": {"app": ETCD}, "etcd": {}, "backup": {}, "storageCapacity": "1Gi"},
+    }
+
+
+async def create_managed_objects(env: Env) -> None:
+    """What the Etcd controller would create (StatefulSet at 0 replicas: no pods needed), plus a PVC."""
+    for obj in render_objects(env.etcd):
+        if obj["kind"] == "StatefulSet":
+            obj["spec"]["replicas"] = 0
+        env.objects.setdefault(obj["kind"], obj)
+        await env.admin.create(KIND_RESOURCES[obj["kind"]], obj)
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": f"{ETCD}-{ETCD}-0", "namespace": env.namespace, "labels": env_labels()},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    env.objects["PersistentVolumeClaim"] = await env.admin.create(PVCS, pvc)
+
+
+def env_labels(part_of: str = ETCD) -> dict[str, str]:
+    return {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE, c.LABEL_PART_OF: part_of}
+
+
+async def grant(env: Env) -> None:
+    """RBAC for the test identities: change every kind the webhook guards (and escalate/bind for RBAC objects)."""
+    ns = env.namespace
+    resources = [
+        "serviceaccounts",
+        "services",
+        "configmaps",
+        "persistentvolumeclaims",
+        "roles",
+        "rolebindings",
+        "statefulsets",
+        "statefulsets/scale",
+        "poddisruptionbudgets",
+        "leases",
+    ]
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "webhook-test", "namespace": ns},
+        "rules": [
+            {
+                "apiGroups": ["", "apps", "rbac.authorization.k8s.io", "policy", "coordination.k8s.io"],
+                "resources": resources,
+                "verbs": ["get", "list", "create", "update", "patch", "delete", "escalate", "bind"],
+            }
+        ],
+    }
+    subjects: list[Obj] = [{"kind": "User", "name": ALICE, "apiGroup": "rbac.authorization.k8s.io"}]
+    subjects += [{"kind": "ServiceAccount", "name": n, "namespace": ns} for n in ("etcd-druid", "exempt", ETCD)]
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "webhook-test", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "webhook-test"},
+        "subjects": subjects,
+    }
+    await env.admin.create(ROLES, role)
+    await env.admin.create(ROLEBINDINGS, binding)
+
+
+async def register(env: Env, port: int, ca: bytes) -> str:
+    """A URL-based ValidatingWebhookConfiguration for this namespace only; waits until the API server uses it."""
+    ns = env.namespace
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+    cfg = validating_webhook_configuration(
+        ca, url=webhook_url("127.0.0.1", port), name=f"etcd-druid-test-{ns}", namespace_selector=selector
+    )
+    await env.admin.create(VALIDATING_WEBHOOK_CONFIGURATIONS, cfg)
+
+    async def active() -> bool:
+        try:
+            await touch(env.alice, CONFIGMAPS, env.name("ConfigMap"), ns, "probe")
+        except ApiError as e:
+            return e.status == 403 and "denied the request" in e.message
+        return False
+
+    await eventually(active, timeout=30, what="the API server calling the webhook (and alice's RBAC)")
+    return str(cfg["metadata"]["name"])
+
+
+async def cleanup(env: Env, vwc: str | None) -> None:
+    if vwc is not None:
+        await env.admin.delete(VALIDATING_WEBHOOK_CONFIGURATIONS, vwc)
+    with contextlib.suppress(ApiError):  # let the Etcd (and, by GC, its objects) go with the namespace
+        await env.admin.merge_patch(ETCDS, ETCD, {"metadata": {"finalizers": None}}, env.namespace)
+    for kube in (env.alice, env.reconciler, env.exempt, env.members, env.admin):
+        await kube.close()
+
+
+async def make_env(control_plane: ControlPlane, namespace: str) -> Env:
+    kubeconfig = str(control_plane.kubeconfig)
+    admin = await Kube.connect(kubeconfig)
+    env = Env(
+        namespace,
+        admin,
+        await Kube.connect(str(control_plane.user_kubeconfig(ALICE))),
+        await impersonating(kubeconfig, sa(namespace, "etcd-druid")),
+        await impersonating(kubeconfig, sa(namespace, "exempt")),
+        await impersonating(kubeconfig, sa(namespace, ETCD)),
+        await admin.create(ETCDS, etcd_manifest(namespace)),
+    )
+    await create_managed_objects(env)
+    await grant(env)
+    return env
+
+
+class RecordingLookups(ClusterLookups):
+    def __init__(self, env: Env) -> None:
+        super().__init__(env.admin)
+        self.env = env
+
+    async def statefulset(self, namespace: str, name: str) -> Obj:
+        self.env.scaled.append(name)
+        return await super().statefulset(namespace, name)
+
+
+def policy(env: Env) -> Policy:
+    return Policy(env.users["reconciler"], (env.users["exempt"],))
+
+
+@pytest.fixture
+async def env(control_plane: ControlPlane, crds: list[str], namespace: str) -> AsyncIterator[Env]:
+    """The webhook served directly (reading Etcds from the API server) and registered for ``namespace``."""
+    environment = await make_env(control_plane, namespace)
+    cert_dir, ca = control_plane.serving_cert_dir("webhook")
+    app = webhook_app(policy(environment), RecordingLookups(environment))
+    runner = await serve(app, "127.0.0.1", 0, ssl_context=server_ssl_context(cert_dir))
+    vwc: str | None = None
+    try:
+        vwc = await register(environment, bound_port(runner), ca)
+        yield environment
+    finally:
+        await cleanup(environment, vwc)
+        await runner.cleanup()
+
+
+# ----------------------------------------------------------------------------------------------- K62
+
+
+async def test_k62_non_druid_user_cannot_update_or_delete_managed_objects(env: Env) -> None:
+    ns, denied = env.namespace, changes_denied(ALICE)
+    for kind, res in KIND_RESOURCES.items():
+        await assert_denied(touch(env.alice, res, env.name(kind), ns), denied)
+        await assert_denied(env.alice.delete(res, env.name(kind), ns), denied)
+    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), denied)
+    scale = {"spec": {"replicas": 1}}
+    await assert_denied(
+        env.alice.merge_patch(STATEFULSETS, ETCD, scale, ns, subresource="scale"),
+        denied,
+        "stsscale.etcdcomponents.webhooks.druid.gardener.cloud",
+    )
+    assert set(env.scaled) == {ETCD}
+    for kind, res in KIND_RESOURCES.items():  # nothing changed
+        live = await env.admin.get(res, env.name(kind), ns)
+        assert "test/touched" not in (live["metadata"].get("annotations") or {}), kind
+        assert live["metadata"].get("deletionTimestamp") is None
+    assert (await env.admin.get(STATEFULSETS, ETCD, ns))["spec"]["replicas"] == 0
+
+
+# ----------------------------------------------------------------------------------------------- K63
+
+
+async def test_k63_druid_reconciler_may_change_managed_objects(env: Env) -> None:
+    ns = env.namespace
+    await set_operation(env, c.OPERATION_TYPE_RECONCILE, c.OPERATION_STATE_PROCESSING)
+    for kind, res in KIND_RESOURCES.items():
+        await touch(env.reconciler, res, env.name(kind), ns)
+    await env.reconciler.merge_patch(STATEFULSETS, ETCD, {"spec": {"replicas": 1}}, ns, subresource="scale")
+    assert (await env.admin.get(STATEFULSETS, ETCD, ns))["spec"]["replicas"] == 1
+    assert await env.reconciler.delete(CONFIGMAPS, env.name("ConfigMap"), ns)
+    assert await env.reconciler.delete(PVCS, env.name("PersistentVolumeClaim"), ns)
+
+
+async def test_k63_etcd_members_may_update_their_leases_only(env: Env) -> None:
+    ns = env.namespace
+    await set_operation(env, c.OPERATION_TYPE_RECONCILE, c.OPERATION_STATE_PROCESSING)
+    lease = await env.members.merge_patch(LEASES, env.name("Lease"), {"spec": {"holderIdentity": "abc:Leader"}}, ns)
+    assert lease["spec"]["holderIdentity"] == "abc:Leader"
+    await assert_denied(touch(env.members, CONFIGMAPS, env.name("ConfigMap"), ns), changes_denied(env.users["members"]))
+
+
+async def test_k63_exempt_service_account_while_not_reconciling_or_for_objects_being_deleted(env: Env) -> None:
+    ns, exempt = env.namespace, env.users["exempt"]
+    await touch(env.exempt, STATEFULSETS, ETCD, ns)  # no lastOperation yet
+    await set_operation(env, c.OPERATION_TYPE_RECONCILE, c.OPERATION_STATE_SUCCEEDED)
+    await touch(env.exempt, SERVICES, env.name("Service"), ns)
+    await set_operation(env, c.OPERATION_TYPE_RECONCILE, c.OPERATION_STATE_PROCESSING)
+    await assert_denied(touch(env.exempt, STATEFULSETS, ETCD, ns), changes_denied(exempt))
+    # An object already being deleted (held by a finalizer) may be finished off by the exempt account.
+    held = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": ns, "labels": env_labels(), "finalizers": ["test/hold"]},
+    }
+    await env.admin.create(CONFIGMAPS, held)
+    await assert_denied(env.exempt.delete(CONFIGMAPS, "held", ns), changes_denied(exempt))
+    assert await env.reconciler.delete(CONFIGMAPS, "held", ns)
+    await env.exempt.merge_patch(CONFIGMAPS, "held", {"metadata": {"finalizers": None}}, ns)
+    assert await env.admin.get_or_none(CONFIGMAPS, "held", ns) is None
+
+
+async def test_k63_disable_protection_annotation_allows_everyone(env: Env) -> None:
+    ns = env.namespace
+    await annotate_etcd(env, DISABLE)
+    await touch(env.alice, STATEFULSETS, ETCD, ns)
+    await env.alice.merge_patch(STATEFULSETS, ETCD, {"spec": {"replicas": 0}}, ns, subresource="scale")
+    assert await env.alice.delete(ROLES, env.name("Role"), ns)
+    await annotate_etcd(env, DISABLE, None)
+    await assert_denied(touch(env.alice, STATEFULSETS, ETCD, ns), changes_denied(ALICE))
+
+
+async def test_k63_runtime_kinds_are_free_while_runtime_component_creation_is_disabled(env: Env) -> None:
+    ns = env.namespace
+    await annotate_etcd(env, c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION)
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "Lease", "PodDisruptionBudget", "Service"):
+        await touch(env.alice, KIND_RESOURCES[kind], env.name(kind), ns)
+    assert await env.alice.delete(SERVICEACCOUNTS, env.name("ServiceAccount"), ns)
+    for kind in ("ConfigMap", "StatefulSet"):
+        await assert_denied(touch(env.alice, KIND_RESOURCES[kind], env.name(kind), ns), changes_denied(ALICE))
+
+
+async def test_k63_create_unmanaged_and_orphaned_objects_are_allowed(env: Env) -> None:
+    ns = env.namespace
+
+    def configmap(name: str, labels: dict[str, str]) -> Obj:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}}
+
+    await env.alice.create(CONFIGMAPS, configmap("created-by-alice", env_labels()))  # CREATE
+    await env.alice.create(CONFIGMAPS, configmap("unmanaged", {"app": "mine"}))
+    await touch(env.alice, CONFIGMAPS, "unmanaged", ns)
+    assert await env.alice.delete(CONFIGMAPS, "unmanaged", ns)
+    await env.admin.create(CONFIGMAPS, configmap("orphan", env_labels("ghost")))
+    warnings = await patch_warnings(env.alice, CONFIGMAPS, "orphan", ns)
+    assert warnings == [f'299 - "parent Etcd ghost not found for resource: {ns}/orphan"']
+    no_part_of = configmap("no-part-of", {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE})
+    await env.admin.create(CONFIGMAPS, no_part_of)
+    warnings = await patch_warnings(env.alice, CONFIGMAPS, "no-part-of", ns)
+    assert warnings == [
+        f'299 - "cannot determine parent etcd resource, label {c.LABEL_PART_OF} not found on resource: {ns}/no-part-of"'
+    ]
+    # statefulsets/scale has no objectSelector: an unmanaged StatefulSet reaches the webhook and is allowed.
+    web_sts = json.loads(json.dumps(env.objects["StatefulSet"]))
+    web_sts["metadata"] = {"name": "web", "namespace": ns, "labels": {"app": "web"}}
+    web_sts["spec"]["selector"] = {"matchLabels": {"app": "web"}}
+    web_sts["spec"]["template"]["metadata"]["labels"] = {"app": "web"}
+    await env.admin.create(STATEFULSETS, web_sts)
+    await env.alice.merge_patch(STATEFULSETS, "web", {"spec": {"replicas": 1}}, ns, subresource="scale")
+    assert "web" in env.scaled
+
+
+# ----------------------------------------------------------------------------------------------- K64
+
+
+async def test_k64_during_etcd_deletion_only_druid_and_exempt_accounts_delete(env: Env) -> None:
+    ns = env.namespace
+    await env.admin.merge_patch(ETCDS, ETCD, {"metadata": {"finalizers": [c.FINALIZER_ETCD]}}, ns)
+    await env.admin.delete(ETCDS, ETCD, ns)
+    await set_operation(env, c.OPERATION_TYPE_DELETE, c.OPERATION_STATE_PROCESSING)
+    assert (await env.admin.get(ETCDS, ETCD, ns))["metadata"].get("deletionTimestamp")
+
+    await assert_denied(env.alice.delete(CONFIGMAPS, env.name("ConfigMap"), ns), DELETION_DENIED)
+    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), DELETION_DENIED)
+    await assert_denied(env.members.delete(LEASES, env.name("Lease"), ns), DELETION_DENIED)
+    # UPDATEs keep the usual rules: alice still refused, members still renew their lease.
+    await assert_denied(touch(env.alice, CONFIGMAPS, env.name("ConfigMap"), ns), changes_denied(ALICE))
+    await touch(env.members, LEASES, env.name("Lease"), ns)
+
+    assert await env.exempt.delete(SERVICES, env.name("Service"), ns)
+    assert await env.exempt.delete(PDBS, env.name("PodDisruptionBudget"), ns)
+    assert await env.reconciler.delete(STATEFULSETS, ETCD, ns)
+    assert await env.reconciler.delete(LEASES, env.name("Lease"), ns)
+    assert await env.reconciler.delete(PVCS, env.name("PersistentVolumeClaim"), ns)
+
+    await set_operation(env, c.OPERATION_TYPE_DELETE, c.OPERATION_STATE_ERROR)
+    await assert_denied(env.alice.delete(ROLES, env.name("Role"), ns), DELETION_DENIED)
+    assert await env.exempt.delete(ROLES, env.name("Role"), ns)
+
+
+# ----------------------------------------------------------------------------- through the manager
+
+
+async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cache(
+    control_plane: ControlPlane, crds: list[str], namespace: str
+) -> None:
+    """``add_webhook`` on a Manager: HTTPS from serverCertDir on the configured address; Etcds from the cache."""
+    environment = await make_env(control_plane, namespace)
+    cert_dir, ca = control_plane.serving_cert_dir("webhook")
+    cfg, _ = parse(
+        {
+            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
+            "kind": "OperatorConfiguration",
+            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
+            "webhooks": {
+                "etcdComponentProtection": {
+                    "enabled": True,
+                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
+                    "exemptServiceAccounts": [environment.users["exempt"]],
+                }
+            },
+        }
+    )
+    manager = Manager(await Kube.connect(str(control_plane.kubeconfig)), ManagerOptions(metrics_port=0, probe_port=0))
+    etcds = manager.informers.get(ETCDS, namespace=namespace)
+    app = add_webhook(manager, cfg)
+    assert isinstance(app, web.Application)
+    stop = asyncio.Event()
+    task = asyncio.create_task(manager.run(stop))
+    vwc: str | None = None
+    try:
+        await eventually(lambda: _ready(manager, etcds), timeout=30, what="manager servers and Etcd cache")
+        vwc = await register(environment, manager.server_ports[0], ca)
+        await assert_denied(
+            touch(environment.alice, CONFIGMAPS, environment.name("ConfigMap"), namespace), changes_denied(ALICE)
+        )
+        await touch(environment.reconciler, CONFIGMAPS, environment.name("ConfigMap"), namespace)
+        await annotate_etcd(environment, DISABLE)
+
+        async def allowed_once_cached() -> bool:
+            try:
+                await touch(environment.alice, CONFIGMAPS, environment.name("ConfigMap"), namespace, "after")
+            except ApiError:
+                return False
+            return True
+
+        await eventually(allowed_once_cached, timeout=30, what="the disable annotation seen through the Etcd cache")
+    finally:
+        await cleanup(environment, vwc)
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+
+
+async def _ready(manager: Manager, etcds: Any) -> bool:
+    return bool(manager.server_ports) and etcds.has_synced()
