@@ -125,6 +125,16 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace) -> i
     from druid.controllers import register
 
     register(manager, cfg)
+    from druid.webhook.server import add_webhook
+
+    try:
+        add_webhook(manager, cfg, kube)  # only when webhooks.etcdComponentProtection.enabled
+    except OSError as e:
+        log.error("cannot serve the component-protection webhook", error=str(e))
+        await kube.close()
+        if election_kube is not None:
+            await election_kube.close()
+        return 1
     return await manager.run(stop)
 
 

@@ -4,6 +4,7 @@ the shared control plane: invalid config fails startup naming the field (L66), l
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import uuid
@@ -141,3 +142,59 @@ async def test_l68_metrics_served_on_configured_port(spawn: Spawn, tmp_path: Pat
     text = await eventually(scraped, timeout=60, what=f"controller_runtime_reconcile_total on 127.0.0.1:{port}")
     # The etcd controller's workers come from controllers.etcd.concurrentSyncs (default 3).
     assert 'controller_runtime_max_concurrent_reconciles{controller="etcd-observer"} 3.0' in text
+
+
+def _webhook_config(tmp_path: Path, cert_dir: Path, port: int) -> Path:
+    return write_config(
+        tmp_path,
+        {
+            "server": {
+                "metrics": {"bindAddress": "127.0.0.1", "port": 0},
+                "webhooks": {"bindAddress": "127.0.0.1", "port": port, "serverCertDir": str(cert_dir)},
+            },
+            "webhooks": {
+                "etcdComponentProtection": {
+                    "enabled": True,
+                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": "druid-system"},
+                }
+            },
+        },
+    )
+
+
+def test_l68_webhook_without_certificates_fails_startup(control_plane: ControlPlane, tmp_path: Path) -> None:
+    config = _webhook_config(tmp_path, tmp_path / "no-certs", free_port())
+    argv = [*DRUID, "--config", str(config), "--kubeconfig", str(control_plane.kubeconfig), *LOOPBACK_PROBES]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stderr
+    assert "cannot serve the component-protection webhook" in done.stderr
+
+
+async def test_l68_webhook_served_over_https_at_its_path(
+    spawn: Spawn, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cert_dir, ca_pem = control_plane.serving_cert_dir("druid-run-webhook")
+    port = free_port()
+    druid = spawn("--config", str(_webhook_config(tmp_path, cert_dir, port)))
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca_pem)
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "operation": "CREATE", "kind": {"group": "", "version": "v1", "kind": "ConfigMap"}},
+    }
+
+    async def answered() -> dict[str, Any] | None:
+        assert druid.alive(), druid.tail()
+        try:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.post(f"https://127.0.0.1:{port}/webhooks/etcdcomponents", json=review, ssl=ctx) as r,
+            ):
+                return dict(await r.json()) if r.status == 200 else None
+        except aiohttp.ClientConnectionError:
+            return None
+
+    body = await eventually(answered, timeout=60, what="the webhook answering over HTTPS")
+    assert body["response"]["uid"] == "u-1" and body["response"]["allowed"] is True
