@@ -1,0 +1,131 @@
+"""Which events reach the compaction controller (upstream ``register.go`` event filter).
+
+Upstream filters every event of the controller through ``Or(snapshotRevisionChanged, compactionJobStatusChanged)``:
+
+- a snapshot Lease (name ends with ``full-snap``/``delta-snap``): create; update when ``spec.holderIdentity``
+  changed;
+- the compaction Job (named ``<owner>-compactor`` with an Etcd ownerReference): update when the new status has
+  ``active == 0`` and any of active/succeeded/failed/terminating/ready changed;
+- deletes and generic events never.
+
+The druid runtime enqueues every add and delete, so :class:`FilteredSource` wraps the informers handed to the
+``Controller`` builder and applies the filter to all three event types.
+
+Deviation (druid addition): Etcd events, which upstream never lets through, pass when they call for deleting the
+job (§3.2 step 1): an added Etcd that is being deleted or has no backup store, an update that starts deletion
+or removes ``spec.backup.store``. Upstream only notices these on the next lease or job event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from druid.api import names
+from druid.controllers.compaction.status import ETCDS
+from druid.runtime.informer import EventHandler
+from druid.runtime.objects import JOBS, LEASES, Obj, ResourceRef, Tombstone
+
+_SNAPSHOT_LEASE_SUFFIXES = ("full-snap", "delta-snap")
+_JOB_STATUS_FIELDS = ("active", "succeeded", "failed", "terminating", "ready")
+_COUNTERS = ("active", "succeeded", "failed")  # int32 in Go: absent means 0 (terminating/ready are pointers)
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def is_snapshot_lease(obj: Obj) -> bool:
+    return _name(obj).endswith(_SNAPSHOT_LEASE_SUFFIXES)
+
+
+def holder_identity(obj: Obj) -> Any:
+    return (obj.get("spec") or {}).get("holderIdentity")
+
+
+def is_compaction_job(obj: Obj) -> bool:
+    """Named ``<etcd>-compactor`` after its (first) Etcd ownerReference."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("kind") == ETCDS.kind and ref.get("apiVersion") == ETCDS.api_version:
+            return _name(obj) == names.compaction_job_name(str(ref.get("name") or ""))
+    return False
+
+
+def _job_status(obj: Obj) -> dict[str, Any]:
+    status = obj.get("status") or {}
+    return {k: (status.get(k) or 0) if k in _COUNTERS else status.get(k) for k in _JOB_STATUS_FIELDS}
+
+
+def job_status_changed(old: Obj, new: Obj) -> bool:
+    before, after = _job_status(old), _job_status(new)
+    return after["active"] == 0 and before != after
+
+
+def _etcd_state(obj: Obj) -> tuple[bool, bool]:
+    """(being deleted, has a backup store)."""
+    deleting = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    store = ((obj.get("spec") or {}).get("backup") or {}).get("store")
+    return deleting, store is not None
+
+
+def passes_create(resource: ResourceRef, obj: Obj) -> bool:
+    if resource == LEASES:
+        return is_snapshot_lease(obj)
+    if resource == ETCDS:
+        deleting, has_store = _etcd_state(obj)
+        return deleting or not has_store
+    return False
+
+
+def passes_update(resource: ResourceRef, old: Obj, new: Obj) -> bool:
+    if resource == LEASES:
+        return is_snapshot_lease(new) and holder_identity(old) != holder_identity(new)
+    if resource == JOBS:
+        return is_compaction_job(new) and job_status_changed(old, new)
+    if resource == ETCDS:
+        (was_deleting, had_store), (deleting, has_store) = _etcd_state(old), _etcd_state(new)
+        return (deleting and not was_deleting) or (had_store and not has_store)
+    return False
+
+
+class _FilteredHandler:
+    def __init__(self, resource: ResourceRef, inner: EventHandler) -> None:
+        self.resource, self.inner = resource, inner
+
+    def on_add(self, obj: Obj) -> None:
+        if passes_create(self.resource, obj):
+            self.inner.on_add(obj)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        if passes_update(self.resource, old, new):
+            self.inner.on_update(old, new)
+
+    def on_delete(self, obj: Obj | Tombstone) -> None:
+        return None  # deletes never pass
+
+
+class _FilteredInformer:
+    def __init__(self, resource: ResourceRef, inner: Any) -> None:
+        self.resource, self.inner = resource, inner
+
+    @property
+    def store(self) -> Any:
+        return self.inner.store
+
+    def add_handler(self, handler: EventHandler) -> None:
+        self.inner.add_handler(_FilteredHandler(self.resource, handler))
+
+
+class FilteredSource:
+    """An informer source for ``Controller`` whose informers deliver only the events passing the filter."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def get(
+        self,
+        resource: ResourceRef,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> _FilteredInformer:
+        return _FilteredInformer(resource, self.inner.get(resource, namespace, label_selector, field_selector))

@@ -1,0 +1,232 @@
+"""The compaction reconcile (upstream ``internal/controller/compaction/reconciler.go``, spec §3.2).
+
+1. Etcd gone ⇒ done. Being deleted or without ``spec.backup.store`` ⇒ foreground-delete ``<etcd>-compactor``
+   (unless already deleting); done.
+2. Job present: deleting ⇒ requeue after 10 s; ``status.active > 0`` ⇒ jobs_current = 1, done; finished ⇒
+   jobs_current = 0, condition ``LastSnapshotCompactionSucceeded`` from its outcome (``outcome.py``), wait until
+   the Etcd cache shows it, metrics, foreground-delete the job, wait for its deletion marker, requeue after 10 s.
+3. No job: diff = delta − full snapshot lease revision (``spec.holderIdentity``); num_delta_events = diff.
+4. Last condition False with DeadlineExceeded/ErrorTriggeringFullSnapshot, or diff ≥ triggerFullSnapshotThreshold
+   ⇒ full snapshot through backup-restore (``fullsnapshot.py``) and condition True/FullSnapshotTakenSuccessfully
+   or False/ErrorTriggeringFullSnapshot (then the reconcile fails and is retried with backoff).
+5. Else diff ≥ eventsThreshold ⇒ create the job (``job.py``); jobs_current = 1.
+
+Thresholds: ``spec.backup.snapshotCompaction`` overrides the operator configuration.
+
+Deviations (druid):
+- a job with ``active == 0`` but no finishing condition yet (its pod not created yet, or the job controller still
+  counting) is not taken as failed (upstream: False/Unknown) but looked at again with the rate limiter's backoff;
+- missing snapshot leases or unset/invalid revisions end the reconcile quietly (any holderIdentity change enqueues
+  the Etcd again) instead of failing it;
+- creating a job that already exists (the job cache lags) is not an error;
+- an Etcd spec that cannot produce a job (unknown provider, missing secretRef) is a terminal error until the next
+  event instead of a backoff loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from druid.api import names, store
+from druid.api.etcd import Etcd
+from druid.components import statefulset_volumes as vol
+from druid.components.base import BuildOptions
+from druid.config.operator import CompactionControllerConfiguration
+from druid.controllers.compaction import job as jobs
+from druid.controllers.compaction import outcome, status
+from druid.controllers.compaction.fullsnapshot import BackupRestoreError, Endpoint, service_endpoint, take_full_snapshot
+from druid.controllers.compaction.metrics import CompactionMetrics
+from druid.runtime.client import ApiError, Kube
+from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ObjectKey
+from druid.runtime.reconcile import Action, TerminalError
+
+log = structlog.get_logger(__name__)
+
+_INT64 = re.compile(r"^[+-]?[0-9]+$")
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Timings:
+    poll_interval: float = 1.0  # cache polls after the status write and the job deletion
+    poll_timeout: float = 30.0
+    requeue_after: float = 10.0  # after deleting a finished job, while a job is being deleted
+
+
+@dataclass
+class Deps:
+    kube: Kube
+    config: CompactionControllerConfiguration
+    build_options: BuildOptions
+    etcds: Any  # informer stores: get(ObjectKey) -> Obj | None
+    jobs: Any
+    leases: Any
+    metrics: CompactionMetrics
+    endpoint: Endpoint = service_endpoint
+    timings: Timings = Timings()
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+
+def parse_revision(value: Any) -> int | None:
+    """``strconv.ParseInt(value, 10, 64)``; None when unset or invalid."""
+    if not isinstance(value, str) or not _INT64.match(value):
+        return None
+    number = int(value)
+    return number if _INT64_RANGE[0] <= number <= _INT64_RANGE[1] else None
+
+
+def thresholds(etcd: Etcd, config: CompactionControllerConfiguration) -> tuple[int, int]:
+    """(eventsThreshold, triggerFullSnapshotThreshold), per-Etcd values first."""
+    events, full = config.events_threshold, config.trigger_full_snapshot_threshold
+    spec = etcd.spec.backup.snapshot_compaction
+    if spec is not None:
+        events = events if spec.events_threshold is None else spec.events_threshold
+        full = full if spec.trigger_full_snapshot_threshold is None else spec.trigger_full_snapshot_threshold
+    return events, full
+
+
+class CompactionReconciler:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
+        if obj is None:
+            return Action.done()
+        try:
+            etcd = Etcd.model_validate(obj)
+        except ValidationError as e:
+            raise TerminalError(f"invalid Etcd: {e}") from e
+        if etcd.metadata.deletion_timestamp or not etcd.backup_store_enabled:
+            await self._delete_job(etcd)
+            return Action.done()
+        job = self.d.jobs.get(ObjectKey(etcd.namespace, jobs.job_name(etcd)))
+        if job is not None:
+            return await self._existing_job(etcd, job)
+        diff = self._revision_diff(etcd)
+        if diff is None:
+            return Action.done()
+        log.info("delta revisions since last full snapshot", diff=diff)
+        self.d.metrics.num_delta_events.labels(etcd.namespace).set(diff)
+        events, full = thresholds(etcd, self.d.config)
+        if status.full_snapshot_required(obj) or diff >= full:
+            await self._full_snapshot(etcd, diff, full)
+        elif diff >= events:
+            await self._create_job(etcd)
+            self.d.metrics.jobs_current.labels(etcd.namespace).set(1)
+        return Action.done()
+
+    # ------------------------------------------------------------------ steps
+
+    async def _delete_job(self, etcd: Etcd) -> None:
+        job = self.d.jobs.get(ObjectKey(etcd.namespace, jobs.job_name(etcd)))
+        if job is not None and not job["metadata"].get("deletionTimestamp"):
+            log.info("deleting compaction job", job=job["metadata"]["name"])
+            await self.d.kube.delete(JOBS, job["metadata"]["name"], etcd.namespace, propagation="Foreground")
+
+    async def _existing_job(self, etcd: Etcd, job: Obj) -> Action:
+        meta, ns = job["metadata"], etcd.namespace
+        if meta.get("deletionTimestamp"):
+            log.info("compaction job is being deleted; waiting", job=meta["name"])
+            return Action.requeue(self.d.timings.requeue_after)
+        if outcome.active(job) > 0:
+            self.d.metrics.jobs_current.labels(ns).set(1)
+            return Action.done()
+        if outcome.finished(job) is None:
+            log.info("compaction job neither active nor finished yet; looking again with backoff", job=meta["name"])
+            return Action.retry()
+        self.d.metrics.jobs_current.labels(ns).set(0)
+        pod = await self._first_pod(job) if outcome.needs_pod(job) else None
+        result = outcome.outcome(job, pod, self.d.now())
+        cond = status.job_condition(job, result)
+        log.info("compaction job finished", job=meta["name"], reason=cond["reason"], job_reason=result.job_reason)
+        await status.write(self.d.kube, ns, etcd.name, cond)
+        await self._poll(lambda: status.shows(self.d.etcds.get(ObjectKey(ns, etcd.name)), cond), "condition")
+        self.d.metrics.job_finished(ns, result)
+        await self.d.kube.delete(JOBS, meta["name"], ns, propagation="Foreground", uid=meta.get("uid"))
+        await self._poll(lambda: self._job_gone_or_deleting(ObjectKey(ns, meta["name"])), "job deletion marker")
+        return Action.requeue(self.d.timings.requeue_after)
+
+    async def _first_pod(self, job: Obj) -> Obj | None:
+        meta = job["metadata"]
+        selector = f"{outcome.JOB_NAME_LABEL}={meta['name']}"
+        pods = await self.d.kube.list(PODS, meta["namespace"], label_selector=selector)
+        items = pods.get("items") or []
+        return items[0] if items else None
+
+    def _job_gone_or_deleting(self, key: ObjectKey) -> bool:
+        job = self.d.jobs.get(key)
+        return job is None or bool(job["metadata"].get("deletionTimestamp"))
+
+    def _revision_diff(self, etcd: Etcd) -> int | None:
+        revisions = []
+        for name in (names.full_snapshot_lease_name(etcd.name), names.delta_snapshot_lease_name(etcd.name)):
+            lease = self.d.leases.get(ObjectKey(etcd.namespace, name))
+            holder = (lease.get("spec") or {}).get("holderIdentity") if lease is not None else None
+            revision = parse_revision(holder)
+            if revision is None:
+                why = "missing" if lease is None else "holderIdentity unset" if holder is None else "not an int64"
+                log.info("snapshot lease revision unavailable; waiting for the next lease change", lease=name, why=why)
+                return None
+            revisions.append(revision)
+        return revisions[1] - revisions[0]
+
+    async def _full_snapshot(self, etcd: Etcd, diff: int, threshold: int) -> None:
+        ns, name = etcd.namespace, etcd.name
+        log.info("taking full snapshot", accumulated_revisions=diff, trigger_full_snapshot_threshold=threshold)
+        error: BackupRestoreError | None = None
+        try:
+            await take_full_snapshot(self.d.kube, etcd, self.d.endpoint)
+        except BackupRestoreError as e:
+            error = e
+        self.d.metrics.full_snapshot_triggered(ns, error is None)
+        cond = status.full_snapshot_condition(ns, name, None if error is None else error.message)
+        try:
+            await status.write(self.d.kube, ns, name, cond)
+        except ApiError as e:
+            log.warning("could not update the compaction condition after a full snapshot", error=str(e))
+            raise error or e from None
+        await self._poll(lambda: status.shows(self.d.etcds.get(ObjectKey(ns, name)), cond), "condition")
+        if error is not None:
+            raise error
+        log.info("full snapshot taken")
+
+    async def _create_job(self, etcd: Etcd) -> None:
+        where = f"error while creating compaction job in {etcd.namespace} for {etcd.name} : "
+        try:
+            body = jobs.build(etcd, self.d.build_options, self.d.config, host_path=await self._host_path(etcd))
+        except ValueError as e:  # JobSpecError, or an unknown provider
+            raise TerminalError(where + str(e)) from e
+        try:
+            await self.d.kube.create(JOBS, body)
+        except ApiError as e:
+            if e.conflict:  # AlreadyExists: the job cache lags behind
+                log.info("compaction job exists already", job=body["metadata"]["name"])
+                return
+            raise
+        log.info("compaction job created", job=body["metadata"]["name"])
+
+    async def _host_path(self, etcd: Etcd) -> str | None:
+        """A Local store's host directory from its secret (``hostPath`` key); None ⇒ the default."""
+        backup_store = etcd.spec.backup.store
+        if backup_store is None or backup_store.secret_ref is None or vol.provider(etcd) != store.LOCAL:
+            return None
+        secret = await self.d.kube.get(SECRETS, backup_store.secret_ref.name or "", etcd.namespace)
+        return vol.local_host_path(secret)
+
+    async def _poll(self, done: Callable[[], bool], what: str) -> None:
+        """Wait (checking at once, then every poll_interval) until ``done()``; give up quietly at poll_timeout."""
+        deadline = time.monotonic() + self.d.timings.poll_timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                log.info("timed out waiting for the cache; proceeding", waiting_for=what)
+                return
+            await asyncio.sleep(self.d.timings.poll_interval)

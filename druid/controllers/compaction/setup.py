@@ -1,0 +1,112 @@
+"""Wiring the compaction controller (upstream ``compaction/register.go``).
+
+``compaction-controller``: ``controllers.compaction.concurrentSyncs`` workers, controller-runtime's default rate
+limiter, primary kind Etcd, owned Leases and Jobs, every event through the filter of ``predicates.py``; no
+periodic requeue. Druid caches only what it reads: snapshot Leases (label
+``app.kubernetes.io/component=etcd-snapshot-lease``) and compaction Jobs (``...=etcd-snapshot-compaction-job``);
+the Etcd informer is the one shared with the Etcd controller.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from druid.api import constants as c
+from druid.components.base import BuildOptions
+from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.config.operator import OperatorConfiguration
+from druid.controllers.compaction.fullsnapshot import Endpoint, service_endpoint
+from druid.controllers.compaction.metrics import compaction_metrics
+from druid.controllers.compaction.predicates import FilteredSource
+from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings
+from druid.controllers.compaction.status import ETCDS
+from druid.runtime.client import Kube
+from druid.runtime.controller import Controller
+from druid.runtime.informer import InformerFactory
+from druid.runtime.manager import Manager
+from druid.runtime.objects import JOBS, LEASES
+from druid.runtime.ratelimit import RateLimiter
+
+CONTROLLER_NAME = "compaction-controller"
+LEASE_SELECTOR = f"{c.LABEL_COMPONENT}={c.COMPONENT_SNAPSHOT_LEASE}"
+JOB_SELECTOR = f"{c.LABEL_COMPONENT}={c.COMPONENT_COMPACTION_JOB}"
+
+
+def default_build_options(config: OperatorConfiguration) -> BuildOptions:
+    gates = dict(config.feature_gates)
+    upgrade = gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)
+    return BuildOptions(images=load_images(upgrade_etcd_version=upgrade), feature_gates=gates)
+
+
+def make_compaction_controller(
+    kube: Kube,
+    informers: InformerFactory,
+    config: OperatorConfiguration,
+    *,
+    backup_restore_endpoint: Endpoint | None = None,
+    build_options: BuildOptions | None = None,
+    registry: CollectorRegistry | None = None,
+    timings: Timings | None = None,
+    rate_limiter: RateLimiter | None = None,
+    namespace: str | None = None,
+) -> Controller:
+    """The compaction controller on ``informers`` (not started), watching ``namespace`` (default: all).
+
+    Raises ``ValueError`` when it is disabled: the thresholds are only defaulted for an enabled controller.
+    """
+    cfg = config.controllers.compaction
+    if not cfg.enabled or cfg.concurrent_syncs is None:
+        raise ValueError("controllers.compaction.enabled is false: the compaction controller must not be added")
+    deps = Deps(
+        kube=kube,
+        config=cfg,
+        build_options=build_options or default_build_options(config),
+        etcds=informers.get(ETCDS, namespace).store,
+        jobs=informers.get(JOBS, namespace, JOB_SELECTOR).store,
+        leases=informers.get(LEASES, namespace, LEASE_SELECTOR).store,
+        metrics=compaction_metrics(registry),
+        endpoint=backup_restore_endpoint or service_endpoint,
+        timings=timings or Timings(),
+    )
+    controller = Controller(
+        CONTROLLER_NAME,
+        CompactionReconciler(deps),
+        FilteredSource(informers),
+        workers=cfg.concurrent_syncs,
+        rate_limiter=rate_limiter,
+        registry=registry,
+    )
+    controller.for_(ETCDS, namespace=namespace)
+    controller.owns(LEASES, namespace=namespace, label_selector=LEASE_SELECTOR)
+    controller.owns(JOBS, namespace=namespace, label_selector=JOB_SELECTOR)
+    return controller
+
+
+def add_compaction_controller(
+    manager: Manager,
+    config: OperatorConfiguration,
+    *,
+    backup_restore_endpoint: Endpoint | None = None,
+    build_options: BuildOptions | None = None,
+    timings: Timings | None = None,
+    rate_limiter: RateLimiter | None = None,
+    namespace: str | None = None,
+) -> Controller:
+    """Build the compaction controller on the manager's informers and add it to the manager.
+
+    ``backup_restore_endpoint(etcd)`` gives the base URL of an Etcd's backup-restore server (default: the
+    client Service, ``fullsnapshot.service_endpoint``). Only call this when ``controllers.compaction.enabled``.
+    """
+    controller = make_compaction_controller(
+        manager.kube,
+        manager.informers,
+        config,
+        backup_restore_endpoint=backup_restore_endpoint,
+        build_options=build_options,
+        registry=manager.registry,
+        timings=timings,
+        rate_limiter=rate_limiter,
+        namespace=namespace,
+    )
+    manager.add(controller)
+    return controller
