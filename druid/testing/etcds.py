@@ -15,7 +15,7 @@ from druid.testing.wait import eventually
 def etcd_manifest(
     name: str, namespace: str, replicas: int = 1, *, annotations: dict[str, str] | None = None, **spec: Any
 ) -> Obj:
-    """An Etcd without backups (``spec`` keys in wire form override the defaults)."""
+    """An Etcd without backups (``spec`` keys in wire form override the defaults; None removes one)."""
     body: dict[str, Any] = {
         "replicas": replicas,
         "labels": {"app": name},
@@ -24,6 +24,7 @@ def etcd_manifest(
         "storageCapacity": "1Gi",
     }
     body.update(copy.deepcopy(spec))
+    body = {k: v for k, v in body.items() if v is not None}  # None: leave the field out
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if annotations:
         meta["annotations"] = dict(annotations)
