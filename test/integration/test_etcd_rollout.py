@@ -1,4 +1,4 @@
-"""StatefulSet roll-outs that make the reconcile wait (checklist D34, D35, B17) under kwok."""
+"""StatefulSet roll-outs that make the reconcile wait (checklist D34, D35, D36, B17) under kwok."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from druid.api import constants as c
 from druid.api import names
 from druid.controllers.etcd.caches import CacheSource
 from druid.controllers.etcd.operation import ETCDS
+from druid.controllers.etcd.statefulset import ETCD_OPS_TASKS
 from druid.runtime import patch
 from druid.runtime.client import Kube
 from druid.runtime.informer import FuncHandler, InformerFactory
@@ -223,3 +224,27 @@ async def test_d35_orphan_pods_recreate_with_member_count(operator: Operator, ku
         await factory.stop_all()
     assert 2 in replicas_seen, f"re-created with len(status.members) replicas first; saw {replicas_seen}"
     assert replicas_seen[-1] == 3
+
+
+async def test_d36_hibernation_waits_for_a_presync_snapshot(operator: Operator, kube: Kube, namespace: str) -> None:
+    ns, n = namespace, "sleepy"
+    store = {"provider": "Local", "container": "sleepy-bucket", "prefix": n}
+    await kube.create(ETCDS, etcd_manifest(n, ns, 1, backup={"store": store}))
+    await wait_for_operation(kube, ns, n, c.OPERATION_STATE_SUCCEEDED, generation=1)
+    body = {"metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}}, "spec": {"replicas": 0}}
+    await kube.merge_patch(ETCDS, n, body, ns)
+
+    async def task_created() -> Obj | None:
+        return await kube.get_or_none(ETCD_OPS_TASKS, "presync-snapshot-hibernation-0", ns)
+
+    task = await eventually(task_created, timeout=15, what="pre-sync snapshot EtcdOpsTask")
+    assert task["spec"]["etcdName"] == n and task["spec"]["config"]["onDemandSnapshot"]["type"] == "full"
+    assert task["metadata"]["ownerReferences"][0]["name"] == n
+    etcd = await wait_for_operation(kube, ns, n, c.OPERATION_STATE_REQUEUE)
+    assert last_operation(etcd)["description"].startswith("requeueing pre-sync of component StatefulSet")
+    assert (await kube.get(STATEFULSETS, n, ns))["spec"]["replicas"] == 1, "not scaled down before the snapshot"
+
+    status = {"status": {"state": c.TASK_SUCCEEDED}}
+    await kube.merge_patch(ETCD_OPS_TASKS, "presync-snapshot-hibernation-0", status, ns, subresource="status")
+    await wait_for_operation(kube, ns, n, c.OPERATION_STATE_SUCCEEDED, generation=2)
+    assert (await kube.get(STATEFULSETS, n, ns))["spec"]["replicas"] == 0

@@ -59,6 +59,9 @@ class EventRecorder:
         if not self._allow(uid):
             return
         now = dt.datetime.now(dt.UTC)
+        if len(self._seen) > 1000:  # forget events outside the aggregation window
+            cutoff = time.monotonic() - AGGREGATION_WINDOW
+            self._seen = {k: v for k, v in self._seen.items() if v.at >= cutoff}
         key = (uid, event_type, reason, message)
         seen = self._seen.get(key)
         try:
