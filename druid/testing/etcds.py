@@ -81,7 +81,9 @@ async def wait_for_operation(
     what = f"etcd {namespace}/{name} lastOperation {op_type}/{state}" + (
         f" with observedGeneration {generation}" if generation is not None else ""
     )
-    return await eventually(probe, timeout=timeout, what=what)
+    found: Obj | None = await eventually(probe, timeout=timeout, what=what)
+    assert found is not None
+    return found
 
 
 def condition(etcd: Obj, condition_type: str) -> dict[str, Any]:
