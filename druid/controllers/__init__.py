@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from druid.config.operator import OperatorConfiguration
-from druid.runtime.controller import Controller, generation_changed
 from druid.runtime.manager import Manager
 
 
 def register(manager: Manager, config: OperatorConfiguration) -> None:
-    """Add every enabled controller to ``manager``, configured from ``config.controllers``."""
-    from druid.controllers.observer import ETCDS, EtcdObserver
+    """Add every enabled controller to ``manager``, configured from ``config.controllers``.
 
-    manager.add(
-        Controller(
-            "etcd-observer",
-            EtcdObserver(),
-            manager.informers,
-            workers=config.controllers.etcd.concurrent_syncs,
-            registry=manager.registry,
-        ).for_(ETCDS, predicate=generation_changed)
-    )
+    As upstream: the Etcd, EtcdOpsTask and Secret controllers always run; compaction only when
+    ``controllers.compaction.enabled``. Unlike upstream (which registers it regardless), the
+    EtcdCopyBackupsTask controller honours ``controllers.etcdCopyBackupsTask.enabled`` — the deprecated
+    flag and the Helm chart both enable it, so only a config file that explicitly leaves it off differs.
+    """
+    from druid.controllers.compaction.metrics import compaction_metrics
+    from druid.controllers.compaction.setup import add_compaction_controller
+    from druid.controllers.copybackups.setup import add_copy_backups_controller
+    from druid.controllers.etcd.setup import add_etcd_controller
+    from druid.controllers.opstask.setup import add_ops_task_controller
+    from druid.controllers.secret import add_secret_controller
+
+    add_etcd_controller(manager, config)
+    add_secret_controller(manager, config)
+    add_ops_task_controller(manager, config)
+    if config.controllers.etcd_copy_backups_task.enabled:
+        add_copy_backups_controller(manager, config)
+    # etcddruid_compaction_* series exist even when compaction is off, as upstream registers them at init.
+    compaction_metrics(manager.registry)
+    if config.controllers.compaction.enabled:
+        add_compaction_controller(manager, config)

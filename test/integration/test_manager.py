@@ -14,17 +14,27 @@ import pytest
 from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry
 
-from druid.controllers.observer import ETCDS, EtcdObserver
 from druid.runtime import metrics
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller, generation_changed
 from druid.runtime.manager import Manager, ManagerOptions
-from druid.runtime.objects import NAMESPACES
+from druid.runtime.objects import NAMESPACES, Obj, ObjectKey, ResourceRef
+from druid.runtime.reconcile import Action
 from druid.runtime.reflector import ReflectorConfig
 from druid.testing.controlplane import ControlPlane
 from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.wait import eventually
+
+ETCDS = ResourceRef("druid.gardener.cloud", "v1alpha1", "etcds", "Etcd")
+
+
+class EtcdObserver:
+    """A read-only reconciler: exercises informer → queue → worker → metrics without writing anything."""
+
+    async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
+        return Action.done()
+
 
 FAST = ReflectorConfig(backoff_initial=0.2, backoff_max=1.0, idle_timeout=10.0, min_watch_timeout=60.0)
 

@@ -137,11 +137,11 @@ async def test_l68_metrics_served_on_configured_port(spawn: Spawn, tmp_path: Pat
     async def scraped() -> str:
         assert druid.alive(), druid.tail()
         text = await _metrics(port)
-        return text if 'controller_runtime_reconcile_total{controller="etcd-observer"' in text else ""
+        return text if 'controller_runtime_reconcile_total{controller="etcd-controller"' in text else ""
 
     text = await eventually(scraped, timeout=60, what=f"controller_runtime_reconcile_total on 127.0.0.1:{port}")
     # The etcd controller's workers come from controllers.etcd.concurrentSyncs (default 3).
-    assert 'controller_runtime_max_concurrent_reconciles{controller="etcd-observer"} 3.0' in text
+    assert 'controller_runtime_max_concurrent_reconciles{controller="etcd-controller"} 3.0' in text
 
 
 def _webhook_config(tmp_path: Path, cert_dir: Path, port: int) -> Path:
