@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -89,29 +89,30 @@ def _digest(obj: Obj) -> str:
 
 
 class ApplyMemo:
-    """The resourceVersion each apply produced, per object and desired state.
+    """What each apply left unequal: values the API server normalises (``1000m`` is stored as ``1``).
 
-    When the API server normalises a value (``1000m`` → ``1``), ``needs_apply`` keeps seeing a difference
-    that applying does not remove; once an apply of the same desired object left the object at the
-    resourceVersion still cached, there is nothing to do.
+    ``diff.needs_apply`` would keep reporting such a value as a change no apply can remove; after druid applied a
+    desired object, these paths (with the live values the server stored) are ignored for that same desired
+    object on the same object (UID), so a steady state stays free of writes.
     """
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+        self._seen: dict[tuple[str, str, str], tuple[str, str, dict[str, Any]]] = {}
 
     @staticmethod
     def _key(res: ResourceRef, obj: Obj) -> tuple[str, str, str]:
         meta = obj.get("metadata") or {}
         return (str(res), meta.get("namespace") or "", meta.get("name", ""))
 
-    def remember(self, res: ResourceRef, desired: Obj, result: Obj) -> None:
-        meta = result.get("metadata") or {}
-        self._seen[self._key(res, desired)] = (meta.get("uid", ""), meta.get("resourceVersion", ""), _digest(desired))
+    def remember(self, res: ResourceRef, desired: Obj, result: Obj, manager: str) -> None:
+        uid = (result.get("metadata") or {}).get("uid", "")
+        self._seen[self._key(res, desired)] = (uid, _digest(desired), diff.artifacts(desired, result, manager))
 
-    def settled(self, res: ResourceRef, desired: Obj, live: Obj) -> bool:
-        meta = live.get("metadata") or {}
+    def ignore(self, res: ResourceRef, desired: Obj, live: Obj) -> dict[str, Any]:
         seen = self._seen.get(self._key(res, desired))
-        return seen == (meta.get("uid", ""), meta.get("resourceVersion", ""), _digest(desired))
+        if seen is None or seen[0] != (live.get("metadata") or {}).get("uid", "") or seen[1] != _digest(desired):
+            return {}
+        return seen[2]
 
     def forget(self, res: ResourceRef, namespace: str, name: str) -> None:
         self._seen.pop((str(res), namespace, name), None)
@@ -144,20 +145,25 @@ class SyncContext:
             return self.cached(res, namespace, name)
         return await self.kube.get_or_none(res, name, namespace)
 
+    def difference(self, res: ResourceRef, desired: Obj, live: Obj | None) -> str | None:
+        """Why an apply of ``desired`` would change ``live`` (a path), None when it would not."""
+        if live is None:
+            return "<missing>"
+        return diff.difference(desired, live, self.field_manager, self.memo.ignore(res, desired, live))
+
     def needs_apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> bool:
-        if not diff.needs_apply(desired, live, self.field_manager):
-            return False
-        return live is None or not self.memo.settled(res, desired, live)
+        return self.difference(res, desired, live) is not None
 
     async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> Obj | None:
         """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write)."""
-        if not self.needs_apply(res, desired, live):
+        why = self.difference(res, desired, live)
+        if why is None:
             return None
         meta = desired["metadata"]
         await self.writing(f"apply {res.kind} {meta.get('namespace')}/{meta['name']}")
         result = await self.kube.apply(res, desired, field_manager=self.field_manager, force=True)
-        self.memo.remember(res, desired, result)
-        log.info("applied", kind=res.kind, object=f"{meta.get('namespace')}/{meta['name']}", created=live is None)
+        self.memo.remember(res, desired, result, self.field_manager)
+        log.info("applied", kind=res.kind, object=f"{meta.get('namespace')}/{meta['name']}", reason=why)
         return result
 
 

@@ -1,15 +1,18 @@
-"""Spec auto-reconcile (checklist B13; also C18 with disableEtcdServiceAccountAutomount)."""
+"""Spec auto-reconcile (checklist B13; also C18 with disableEtcdServiceAccountAutomount): spec changes apply
+without the annotation, every periodic reconcile re-runs the spec sync, and that sync writes nothing when in sync
+(even for values the API server normalises, like ``cpu: 1000m``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import CONFIGMAPS, SERVICEACCOUNTS, SERVICES
+from druid.runtime.objects import CONFIGMAPS, SERVICEACCOUNTS, SERVICES, STATEFULSETS
 from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import etcd_manifest, wait_for_operation
 from druid.testing.operator import Operator, fast_config
@@ -30,9 +33,35 @@ async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
         yield k
 
 
+async def wait_reconciles(op: Operator, n: int) -> None:
+    target = op.reconciles() + n
+
+    async def done() -> bool:
+        return op.reconciles() >= target
+
+    await eventually(done, timeout=30, what=f"{n} more reconciles")
+
+
 async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator, kube: Kube, namespace: str) -> None:
-    await kube.create(ETCDS, etcd_manifest("b13", namespace))
+    resources = {"requests": {"cpu": "1000m", "memory": "1024Mi"}}  # stored as "1" and "1Gi"
+    await kube.create(ETCDS, etcd_manifest("b13", namespace, etcd={"resources": resources}))
     await wait_for_operation(kube, namespace, "b13", c.OPERATION_STATE_SUCCEEDED, generation=1)
+    sts = await kube.get(STATEFULSETS, "b13", namespace)
+    etcd_container = sts["spec"]["template"]["spec"]["containers"][0]
+    assert etcd_container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+
+    async def pods_ready() -> bool:
+        current = await kube.get(STATEFULSETS, "b13", namespace)
+        return (current.get("status") or {}).get("readyReplicas") == 1
+
+    await eventually(pods_ready, timeout=30, what="StatefulSet ready")
+    await wait_reconciles(operator, 2)
+    writes = operator.writes(namespace)
+    with structlog.testing.capture_logs() as logs:
+        await wait_reconciles(operator, 4)
+    written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
+    assert operator.writes(namespace) == writes, f"spec sync of an Etcd in sync must not write: {written}"
+
     sa = await kube.get(SERVICEACCOUNTS, "b13", namespace)
     assert sa["automountServiceAccountToken"] is False  # C18 with disableEtcdServiceAccountAutomount
     await kube.merge_patch(ETCDS, "b13", {"spec": {"etcd": {"quota": "1Gi"}}}, namespace)

@@ -95,10 +95,10 @@ async def test_b10_b15_new_etcd_reconciled_once_then_steady_state_writes_nothing
         await eventually(ready, timeout=20, what="member b10-0 Ready and the Etcd ready")
         # ... and once everything is in sync, periodic reconciles and lease renewals write nothing at all.
         await wait_reconciles(operator, 2, "status refresh")
-        writes, rounds = operator.writes(), renewer.rounds
+        writes, rounds = operator.writes(namespace), renewer.rounds
         await wait_reconciles(operator, 3, "three more periodic reconciles")
         assert renewer.rounds > rounds
-        assert operator.writes() == writes, "a steady state must not write"
+        assert operator.writes(namespace) == writes, "a steady state must not write"
         assert last_operation(await get_etcd(kube, namespace, "b10"))["runID"] == op["runID"]
     finally:
         await renewer.stop()

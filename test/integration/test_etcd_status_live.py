@@ -67,7 +67,7 @@ async def test_e37_three_members_ready_then_unknown_then_not_ready(
         assert [x["type"] for x in status["conditions"]] == sorted(x["type"] for x in status["conditions"])
 
         # Renewals that change nothing in the status cause no writes at all.
-        writes, reconciles, rounds = operator.writes(), operator.reconciles(), renewer.rounds
+        writes, reconciles, rounds = operator.writes(ns), operator.reconciles(), renewer.rounds
 
         async def quiet_period() -> bool:
             return operator.reconciles() >= reconciles + 3 and renewer.rounds >= rounds + 4
@@ -75,7 +75,7 @@ async def test_e37_three_members_ready_then_unknown_then_not_ready(
         with structlog.testing.capture_logs() as logs:
             await eventually(quiet_period, timeout=15, what="renewals and periodic reconciles")
         written = [x for x in logs if x["event"] in ("patched status", "applied", "recorded last operation")]
-        assert operator.writes() == writes, f"lease renewals without a status change must not write: {written}"
+        assert operator.writes(ns) == writes, f"lease renewals without a status change must not write: {written}"
     finally:
         await renewer.stop()
 

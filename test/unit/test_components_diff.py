@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from druid.components.diff import difference, needs_apply
+from druid.components.diff import artifacts, difference, needs_apply
 
 M = "etcd-druid"
 
@@ -71,8 +71,9 @@ def test_changed_values() -> None:
     assert difference(DESIRED, changed, M) == ".spec.ports[0].targetPort"
 
 
-def test_atomic_string_map_must_match_exactly() -> None:
-    assert difference(DESIRED, live(spec__selector={"a": "b", "c": "d"}), M) == ".spec.selector"
+def test_atomic_values_may_carry_server_defaults() -> None:
+    assert difference(DESIRED, live(spec__selector={"a": "c"}), M) == ".spec.selector.a"
+    assert difference(DESIRED, live(spec__selector={"a": "b", "defaulted": "x"}), M) is None
 
 
 def test_field_no_longer_desired_is_a_difference() -> None:
@@ -116,3 +117,20 @@ def test_booleans_are_not_numbers() -> None:
         "automountServiceAccountToken": 1,
     }
     assert difference(desired, obj, M) == ".automountServiceAccountToken"
+
+
+def test_normalised_values_are_ignored_only_as_stored() -> None:
+    desired = copy.deepcopy(DESIRED)
+    desired["spec"]["ports"][0]["targetPort"] = "2379"  # the server would keep it; pretend it normalised it
+    stored = live()
+    assert difference(desired, stored, M) == ".spec.ports[0].targetPort"
+    ignore = artifacts(desired, stored, M)
+    assert ignore == {".spec.ports[0].targetPort": 2379}
+    assert difference(desired, stored, M, ignore) is None
+    stored["spec"]["ports"][0]["targetPort"] = 1
+    assert difference(desired, stored, M, ignore) == ".spec.ports[0].targetPort"
+    # Also for values missing from the live object, as long as they stay as they were.
+    odd = live(spec__selector={"x": "y"})
+    ignore = artifacts(DESIRED, odd, M)
+    assert list(ignore) == [".spec.selector.a"] and difference(DESIRED, odd, M, ignore) is None
+    assert difference(DESIRED, live(spec__selector={"a": "z"}), M, ignore) == ".spec.selector.a"
