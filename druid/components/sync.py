@@ -203,7 +203,8 @@ def controlled_by(obj: Obj, ref: EtcdRef) -> bool:
     return False
 
 
-def _matches(obj: Obj, labels: Mapping[str, str]) -> bool:
+def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
+    """``obj`` carries all of ``labels`` (a matchLabels selector)."""
     have = (obj.get("metadata") or {}).get("labels") or {}
     return all(have.get(k) == v for k, v in labels.items())
 
@@ -217,7 +218,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
         labels = selector_labels(component, ref.name)
         if labels is not None:
             if use_cache:
-                items = [o for o in ctx.caches[res].list(ref.namespace) if _matches(o, labels)]
+                items = [o for o in ctx.caches[res].list(ref.namespace) if has_labels(o, labels)]
             else:
                 page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
                 items = page.get("items") or []

@@ -49,6 +49,33 @@ async def create_secret(kube: Kube, namespace: str, name: str, data: dict[str, s
     return await kube.create(SECRETS, body)
 
 
+async def annotate_reconcile(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any] | None = None,
+    annotations: dict[str, str | None] | None = None,
+) -> Obj:
+    """Patch ``spec`` and ``annotations`` (None removes one) together with ``druid.gardener.cloud/operation:
+    reconcile``, which asks for a spec reconcile while auto-reconcile is off."""
+    body: dict[str, Any] = {"metadata": {"annotations": {**(annotations or {}), c.ANNOTATION_OPERATION: "reconcile"}}}
+    if spec is not None:
+        body["spec"] = spec
+    return await kube.merge_patch(ETCDS, name, body, namespace)
+
+
+async def wait_annotation_removed(kube: Kube, namespace: str, name: str, key: str = c.ANNOTATION_OPERATION) -> Obj:
+    """Wait until the Etcd no longer carries annotation ``key`` (druid removes the operation annotation)."""
+
+    async def probe() -> Obj | None:
+        etcd = await get_etcd(kube, namespace, name)
+        return None if key in (etcd["metadata"].get("annotations") or {}) else etcd
+
+    found: Obj | None = await eventually(probe, timeout=30, what=f"{key} removed from {namespace}/{name}")
+    assert found is not None
+    return found
+
+
 async def get_etcd(kube: Kube, namespace: str, name: str) -> Obj:
     return await kube.get(ETCDS, name, namespace)
 

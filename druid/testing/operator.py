@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +22,7 @@ from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
 from druid.runtime.informer import InformerFactory
 from druid.runtime.reflector import ReflectorConfig
+from druid.testing.wait import eventually
 
 FAST_REFLECTOR = ReflectorConfig(backoff_initial=0.1, backoff_max=1.0)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -51,12 +52,12 @@ def fast_config(
 class RecordingKube(Kube):
     """A client that remembers every write it made (method and path), so tests can count them per namespace."""
 
-    written: list[tuple[str, str]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written: list[tuple[str, str]] = []
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         if method in WRITE_METHODS:
-            if not hasattr(self, "written"):
-                self.written = []
             self.written.append((method, path))
         return await super().request(method, path, **kwargs)
 
@@ -82,8 +83,7 @@ class Operator:
     ) -> Operator:
         config = config or fast_config()
         registry = CollectorRegistry()
-        kube = await RecordingKube.connect(str(kubeconfig), timeout=10, registry=registry)
-        kube.written = []
+        kube = cast(RecordingKube, await RecordingKube.connect(str(kubeconfig), timeout=10, registry=registry))
         informers = InformerFactory(kube, config=FAST_REFLECTOR, registry=registry)
         etcd = make_etcd_controller(
             kube,
@@ -132,3 +132,12 @@ class Operator:
     def reconciles(self, controller: str = "etcd-controller") -> int:
         """Reconciles the controller has finished so far (any result)."""
         return int(self._sample("controller_runtime_reconcile_total", controller=controller))
+
+    async def wait_reconciles(self, n: int, what: str = "reconciles", timeout: float = 30) -> None:
+        """Wait until the Etcd controller finished ``n`` more reconciles (periodic requeues included)."""
+        target = self.reconciles() + n
+
+        async def done() -> bool:
+            return self.reconciles() >= target
+
+        await eventually(done, timeout=timeout, what=f"{n} more {what}")

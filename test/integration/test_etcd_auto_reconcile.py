@@ -33,15 +33,6 @@ async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
         yield k
 
 
-async def wait_reconciles(op: Operator, n: int) -> None:
-    target = op.reconciles() + n
-
-    async def done() -> bool:
-        return op.reconciles() >= target
-
-    await eventually(done, timeout=30, what=f"{n} more reconciles")
-
-
 async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator, kube: Kube, namespace: str) -> None:
     resources = {"requests": {"cpu": "1000m", "memory": "1024Mi"}}  # stored as "1" and "1Gi"
     await kube.create(ETCDS, etcd_manifest("b13", namespace, etcd={"resources": resources}))
@@ -55,10 +46,10 @@ async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator
         return (current.get("status") or {}).get("readyReplicas") == 1
 
     await eventually(pods_ready, timeout=30, what="StatefulSet ready")
-    await wait_reconciles(operator, 2)
+    await operator.wait_reconciles(2)
     writes = operator.writes(namespace)
     with structlog.testing.capture_logs() as logs:
-        await wait_reconciles(operator, 4)
+        await operator.wait_reconciles(4)
     written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
     assert operator.writes(namespace) == writes, f"spec sync of an Etcd in sync must not write: {written}"
 

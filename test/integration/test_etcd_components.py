@@ -24,7 +24,13 @@ from druid.runtime.objects import (
     ResourceRef,
 )
 from druid.testing.controlplane import ControlPlane
-from druid.testing.etcds import etcd_manifest, get_etcd, wait_for_operation
+from druid.testing.etcds import (
+    annotate_reconcile,
+    etcd_manifest,
+    get_etcd,
+    wait_annotation_removed,
+    wait_for_operation,
+)
 from druid.testing.operator import Operator, fast_config
 from druid.testing.wait import eventually
 
@@ -56,16 +62,9 @@ def managed(name: str, ns: str) -> list[tuple[ResourceRef, str, str]]:
 
 
 async def reconcile(kube: Kube, ns: str, name: str, annotations: dict[str, Any], generation: int) -> Obj:
-    """Annotate (plus the operation annotation) and wait for the reconcile to succeed."""
-    body = {"metadata": {"annotations": {**annotations, c.ANNOTATION_OPERATION: "reconcile"}}}
-    await kube.merge_patch(ETCDS, name, body, ns)
-
-    async def done() -> Obj | None:
-        etcd = await get_etcd(kube, ns, name)
-        pending = c.ANNOTATION_OPERATION in (etcd["metadata"].get("annotations") or {})
-        return None if pending else etcd
-
-    await eventually(done, timeout=30, what=f"reconcile of {ns}/{name}")
+    """Annotate (plus the operation annotation) and wait for that reconcile to succeed."""
+    await annotate_reconcile(kube, ns, name, annotations=annotations)
+    await wait_annotation_removed(kube, ns, name)
     return await wait_for_operation(kube, ns, name, c.OPERATION_STATE_SUCCEEDED, generation=generation)
 
 

@@ -23,7 +23,14 @@ from druid.runtime.objects import (
     ObjectKey,
 )
 from druid.testing.controlplane import ControlPlane
-from druid.testing.etcds import condition, etcd_manifest, get_etcd, last_operation, wait_for_operation
+from druid.testing.etcds import (
+    annotate_reconcile,
+    condition,
+    etcd_manifest,
+    get_etcd,
+    last_operation,
+    wait_for_operation,
+)
 from druid.testing.operator import Operator, fast_config
 from druid.testing.sidecar import LeaseRenewer, renew_member_leases
 from druid.testing.wait import eventually
@@ -51,16 +58,6 @@ async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterato
 async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
     async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
         yield k
-
-
-async def wait_reconciles(op: Operator, n: int, what: str) -> None:
-    """Wait until the operator finished ``n`` more reconciles (periodic requeues run every second)."""
-    target = op.reconciles() + n
-
-    async def done() -> bool:
-        return op.reconciles() >= target
-
-    await eventually(done, timeout=30, what=what)
 
 
 async def test_b10_b15_new_etcd_reconciled_once_then_steady_state_writes_nothing(
@@ -94,9 +91,9 @@ async def test_b10_b15_new_etcd_reconciled_once_then_steady_state_writes_nothing
 
         await eventually(ready, timeout=20, what="member b10-0 Ready and the Etcd ready")
         # ... and once everything is in sync, periodic reconciles and lease renewals write nothing at all.
-        await wait_reconciles(operator, 2, "status refresh")
+        await operator.wait_reconciles(2, "status refresh")
         writes, rounds = operator.writes(namespace), renewer.rounds
-        await wait_reconciles(operator, 3, "three more periodic reconciles")
+        await operator.wait_reconciles(3, "three more periodic reconciles")
         assert renewer.rounds > rounds
         assert operator.writes(namespace) == writes, "a steady state must not write"
         assert last_operation(await get_etcd(kube, namespace, "b10"))["runID"] == op["runID"]
@@ -111,7 +108,7 @@ async def test_b11_b12_spec_change_needs_the_operation_annotation(
     await wait_for_operation(kube, namespace, "b11", c.OPERATION_STATE_SUCCEEDED, generation=1)
     quota = {"spec": {"etcd": {"quota": "1Gi"}}}
     await kube.merge_patch(ETCDS, "b11", quota, namespace)
-    await wait_reconciles(operator, 3, "periodic reconciles after the spec change")
+    await operator.wait_reconciles(3, "periodic reconciles after the spec change")
     etcd = await get_etcd(kube, namespace, "b11")
     assert etcd["metadata"]["generation"] == 2 and etcd["status"]["observedGeneration"] == 1
     config = await kube.get(CONFIGMAPS, "b11-config", namespace)
@@ -196,15 +193,7 @@ async def test_b16_failing_component_stops_later_ones(operator: Operator, kube: 
     await eventually(retried_with_backoff, timeout=15, what="rate-limited retries")
     assert operator.etcd.queue._limiter.max_delay == 1.0  # backoff capped at etcdStatusSyncPeriod
 
-    await kube.merge_patch(
-        ETCDS,
-        "b16",
-        {
-            "spec": {"etcd": {"clientService": {"labels": None}}},
-            "metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}},
-        },
-        namespace,
-    )
+    await annotate_reconcile(kube, namespace, "b16", {"etcd": {"clientService": {"labels": None}}})
     etcd = await wait_for_operation(kube, namespace, "b16", c.OPERATION_STATE_SUCCEEDED, generation=2)
     assert "lastErrors" not in etcd["status"]
     assert await kube.get_or_none(STATEFULSETS, "b16", namespace) is not None
@@ -217,7 +206,7 @@ async def test_invalid_spec_writes_nothing_and_says_why(operator: Operator, kube
     [error] = etcd["status"]["lastErrors"]
     assert error["code"] == "ERR_SYNC_STATEFULSET"
     assert "spec.backup.store.provider" in error["description"] and "floppy" in error["description"]
-    await wait_reconciles(operator, 3, "retries of the invalid Etcd")
+    await operator.wait_reconciles(3, "retries of the invalid Etcd")
     for res, names in NAMES.items():
         for name in names:
             assert await kube.get_or_none(res, name.format(n="bad"), namespace) is None, "no half-applied state"

@@ -17,7 +17,15 @@ from druid.runtime.client import Kube
 from druid.runtime.informer import FuncHandler, InformerFactory
 from druid.runtime.objects import PODS, STATEFULSETS, Obj, ObjectKey
 from druid.testing.controlplane import ControlPlane
-from druid.testing.etcds import create_secret, etcd_manifest, get_etcd, last_operation, tls, wait_for_operation
+from druid.testing.etcds import (
+    annotate_reconcile,
+    create_secret,
+    etcd_manifest,
+    get_etcd,
+    last_operation,
+    tls,
+    wait_for_operation,
+)
 from druid.testing.operator import FAST_REFLECTOR, Operator, fast_config
 from druid.testing.sidecar import renew_member_leases
 from druid.testing.wait import eventually
@@ -75,11 +83,7 @@ async def test_d34_b17_peer_tls_rollout_waits_for_members_and_leases(
 
     # Some but not all members ready: enabling peer TLS waits without touching the StatefulSet (B17: Requeue).
     before = await kube.get(STATEFULSETS, n, ns)
-    body = {
-        "metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}},
-        "spec": {"etcd": {"peerUrlTls": tls("peer", client=False)}},
-    }
-    await kube.merge_patch(ETCDS, n, body, ns)
+    await annotate_reconcile(kube, ns, n, {"etcd": {"peerUrlTls": tls("peer", client=False)}})
     etcd = await wait_for_operation(kube, ns, n, c.OPERATION_STATE_REQUEUE)
     op = last_operation(etcd)
     assert op["description"] == "retrying sync of component StatefulSet after 1s Operation will be retried."
@@ -97,26 +101,17 @@ async def test_d34_b17_peer_tls_rollout_waits_for_members_and_leases(
     sts = await eventually(patched, timeout=20, what="peer TLS mounts on the StatefulSet")
     assert sts["spec"]["replicas"] == 3
     # ... and the reconcile keeps waiting until every member lease says tls-enabled=true.
-    await wait_reconciles_of(operator, 3)
+    await operator.wait_reconciles(3)
     etcd = await get_etcd(kube, ns, n)
     assert last_operation(etcd)["state"] == c.OPERATION_STATE_REQUEUE
     assert etcd["status"]["observedGeneration"] == 1
     assert etcd["metadata"]["annotations"][c.ANNOTATION_OPERATION] == "reconcile"
     await renew_member_leases(kube, n, ns, replicas=3, tls_enabled=True, ordinals=[0, 1])
-    await wait_reconciles_of(operator, 3)
+    await operator.wait_reconciles(3)
     assert last_operation(await get_etcd(kube, ns, n))["state"] == c.OPERATION_STATE_REQUEUE
     await renew_member_leases(kube, n, ns, replicas=3, tls_enabled=True)
     etcd = await wait_for_operation(kube, ns, n, c.OPERATION_STATE_SUCCEEDED, generation=2)
     assert c.ANNOTATION_OPERATION not in (etcd["metadata"].get("annotations") or {})
-
-
-async def wait_reconciles_of(op: Operator, n: int) -> None:
-    target = op.reconciles() + n
-
-    async def done() -> bool:
-        return op.reconciles() >= target
-
-    await eventually(done, timeout=30, what=f"{n} more reconciles")
 
 
 async def test_d35_selector_change_orphan_deletes_and_recreates(operator: Operator, kube: Kube, namespace: str) -> None:
@@ -210,7 +205,7 @@ async def test_d35_orphan_pods_recreate_with_member_count(operator: Operator, ku
             return cache.get(ObjectKey(ns, n)) is None
 
         await eventually(gone_from_cache, timeout=10, what="deletion seen by the operator")
-        await kube.merge_patch(ETCDS, n, {"metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}}}, ns)
+        await annotate_reconcile(kube, ns, n)
 
         async def recreated() -> Obj | None:
             sts = await kube.get_or_none(STATEFULSETS, n, ns)
@@ -231,8 +226,7 @@ async def test_d36_hibernation_waits_for_a_presync_snapshot(operator: Operator, 
     store = {"provider": "Local", "container": "sleepy-bucket", "prefix": n}
     await kube.create(ETCDS, etcd_manifest(n, ns, 1, backup={"store": store}))
     await wait_for_operation(kube, ns, n, c.OPERATION_STATE_SUCCEEDED, generation=1)
-    body = {"metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}}, "spec": {"replicas": 0}}
-    await kube.merge_patch(ETCDS, n, body, ns)
+    await annotate_reconcile(kube, ns, n, {"replicas": 0})
 
     async def task_created() -> Obj | None:
         return await kube.get_or_none(ETCD_OPS_TASKS, "presync-snapshot-hibernation-0", ns)

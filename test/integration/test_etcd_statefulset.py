@@ -16,7 +16,7 @@ from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import CONFIGMAPS, LEASES, PODS, SERVICES, STATEFULSETS, Obj
 from druid.testing.controlplane import ControlPlane
-from druid.testing.etcds import create_secret, etcd_manifest, get_etcd, tls, wait_for_operation
+from druid.testing.etcds import annotate_reconcile, create_secret, etcd_manifest, get_etcd, tls, wait_for_operation
 from druid.testing.operator import Operator, fast_config
 from druid.testing.sidecar import renew_member_leases
 from druid.testing.wait import eventually
@@ -50,13 +50,6 @@ def mounts(sts: Obj, name: str) -> dict[str, str]:
 
 def volumes(sts: Obj) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in pod_spec(sts).get("volumes") or ()}
-
-
-async def annotate_reconcile(kube: Kube, ns: str, name: str, spec: dict[str, Any] | None = None) -> None:
-    body: dict[str, Any] = {"metadata": {"annotations": {c.ANNOTATION_OPERATION: "reconcile"}}}
-    if spec is not None:
-        body["spec"] = spec
-    await kube.merge_patch(ETCDS, name, body, ns)
 
 
 async def test_d28_d29_d30_statefulset_and_running_pods(operator: Operator, kube: Kube, namespace: str) -> None:

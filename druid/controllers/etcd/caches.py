@@ -20,7 +20,7 @@ from typing import Any
 from druid.api import constants as c
 from druid.components.sync import FIELD_MANAGER
 from druid.controllers.etcd.operation import ETCDS
-from druid.controllers.etcd.secrets import ensure_index, minimal_metadata
+from druid.controllers.etcd.secrets import ensure_index
 from druid.runtime.client import METADATA_ONLY
 from druid.runtime.informer import InformerFactory, SharedInformer
 from druid.runtime.objects import (
@@ -42,11 +42,17 @@ from druid.runtime.objects import (
 MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.LABEL_MANAGED_BY_VALUE}"
 MANAGED_KINDS = (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, LEASES, PDBS, SERVICES, CONFIGMAPS, STATEFULSETS)
 _META_KEEP = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "deletionTimestamp")
+_SECRET_META_KEEP = ("name", "namespace", "uid", "resourceVersion", "finalizers", "deletionTimestamp")
 
 
-def _slim_meta(obj: Obj) -> dict[str, Any]:
+def _slim_meta(obj: Obj, keep: tuple[str, ...] = _META_KEEP) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    return {k: meta[k] for k in _META_KEEP if k in meta}
+    return {k: meta[k] for k in keep if k in meta}
+
+
+def slim_secret(secret: Obj) -> Obj:
+    """Identity, finalizers and deletion state: all druid needs of a Secret (it never caches data)."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _slim_meta(secret, _SECRET_META_KEEP)}
 
 
 def slim_pod(pod: Obj) -> Obj:
@@ -90,7 +96,7 @@ class CacheSource:
         namespace = namespace or self.namespace
         if resource == SECRETS:
             return self.factory.get(
-                resource, namespace, label_selector, field_selector, minimal_metadata, accept=METADATA_ONLY
+                resource, namespace, label_selector, field_selector, slim_secret, accept=METADATA_ONLY
             )
         if resource in MANAGED_KINDS and label_selector == MANAGED_SELECTOR:
             return self.factory.get(

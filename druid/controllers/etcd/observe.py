@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from druid.api import names
+from druid.components.sync import has_labels
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.members import expected_lease_names
 from druid.controllers.etcd.status import Observed, compute_status, merge_patch
 from druid.runtime.client import ApiError
 from druid.runtime.objects import EVENTS, LEASES, PODS, PVCS, STATEFULSETS, Obj, ObjectKey
-
-
-def _labelled(objs: list[Obj], labels: dict[str, str]) -> list[Obj]:
-    return [o for o in objs if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())]
 
 
 async def _pvc_warnings(run: Run, sts: Obj | None) -> dict[str, list[dict[str, Any]]] | None:
@@ -56,7 +53,8 @@ async def observe(run: Run) -> Observed:
     members = {n: leases[n] for n in expected_lease_names(etcd) if n in leases}
     snapshot_names = (("full", names.full_snapshot_lease_name(name)), ("delta", names.delta_snapshot_lease_name(name)))
     snapshots = {kind: leases[lease] for kind, lease in snapshot_names if lease in leases}
-    pods = {p["metadata"]["name"]: p for p in _labelled(deps.caches[PODS].list(namespace), names.default_labels(name))}
+    labels = names.default_labels(name)
+    pods = {p["metadata"]["name"]: p for p in deps.caches[PODS].list(namespace) if has_labels(p, labels)}
     return Observed(
         etcd,
         sts,

@@ -62,14 +62,3 @@ def ensure_index(informer: Any) -> None:
         informer.add_indexer(SECRET_REFS_INDEX, secret_refs_index)
     except ValueError:
         pass  # already there
-
-
-def minimal_metadata(obj: Obj) -> Obj:
-    """What druid caches of a Secret: identity, finalizers and deletion state (no data, no labels)."""
-    meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "uid", "resourceVersion", "finalizers", "deletionTimestamp")
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {k: meta[k] for k in keep if k in meta},
-    }

@@ -31,11 +31,12 @@ import structlog
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components import images, memberlease
+from druid.components import images, memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
-from druid.components.sync import SyncContext, controlled_by
+from druid.components.sync import SyncContext, controlled_by, has_labels
 from druid.controllers.etcd.context import Run
+from druid.controllers.etcd.plan import Plan
 from druid.runtime.client import ApiError
 from druid.runtime.objects import LEASES, PODS, STATEFULSETS, Obj, ResourceRef
 
@@ -57,10 +58,16 @@ def _sync_error(message: str, cause: BaseException | None = None) -> DruidError:
     return DruidError(sts_component.ERR_SYNC_STATEFULSET, OPERATION_SYNC, message, cause)
 
 
-def _keep_immutable(desired: Obj, existing: Obj) -> Obj:
-    out = copy.deepcopy(desired)
+def _keep_immutable(desired: Obj, existing: Obj, *, only_absent: bool = False) -> Obj:
+    """``desired`` with the live values of the StatefulSet's immutable fields (all of them, or with ``only_absent``
+    those ``desired`` leaves out, e.g. ``serviceName`` once runtime components are disabled). Upstream's patch
+    leaves these fields alone; an apply without them would try to remove them."""
     live = _spec(existing)
-    for name in sts_component.IMMUTABLE_SPEC_FIELDS:
+    names_ = [n for n in sts_component.IMMUTABLE_SPEC_FIELDS if not (only_absent and n in desired["spec"])]
+    if not any(n in live or n in desired["spec"] for n in names_):
+        return desired
+    out = copy.deepcopy(desired)
+    for name in names_:
         if name in live:
             value = copy.deepcopy(live[name])
             if name == "volumeClaimTemplates":
@@ -68,19 +75,6 @@ def _keep_immutable(desired: Obj, existing: Obj) -> Obj:
             out["spec"][name] = value
         else:
             out["spec"].pop(name, None)
-    return out
-
-
-def _keep_absent_immutable(desired: Obj, existing: Obj) -> Obj:
-    """Immutable fields the desired object leaves out (``serviceName`` once runtime components are disabled)
-    keep their live value: upstream's patch leaves them alone, while an apply without them would remove them."""
-    live = _spec(existing)
-    missing = [n for n in sts_component.IMMUTABLE_SPEC_FIELDS if n not in desired["spec"] and n in live]
-    if not missing:
-        return desired
-    out = copy.deepcopy(desired)
-    for name in missing:
-        out["spec"][name] = copy.deepcopy(live[name])
     return out
 
 
@@ -128,19 +122,19 @@ async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: 
         )
 
 
-async def sync_statefulset(
-    ctx: SyncContext, run: Run, etcd: Etcd, configmap_checksum: str | None, backup_host_path: str | None
-) -> None:
+async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -> None:
     opts = run.deps.build_options
     key = f"{etcd.namespace}/{etcd.name}"
     name = names.statefulset_name(etcd.name)
+    [desired] = plan.objects[registry.STATEFUL_SET]
 
     def build(replicas: int | None = None, existing: Obj | None = None) -> Obj:
+        """The desired StatefulSet with other replicas, or with the template labels an old one needs."""
         return sts_component.build(
             etcd,
             opts,
-            configmap_checksum=configmap_checksum,
-            backup_host_path=backup_host_path,
+            configmap_checksum=plan.configmap_checksum,
+            backup_host_path=plan.backup_host_path,
             replicas=replicas,
             existing=existing,
         )[0]
@@ -151,11 +145,7 @@ async def sync_statefulset(
             observed = etcd.status.observed_generation if etcd.status else None
             if observed is not None:
                 labels = names.default_labels(etcd.name)
-                pods = [
-                    p
-                    for p in ctx.caches[PODS].list(etcd.namespace)
-                    if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
-                ]
+                pods = [p for p in ctx.caches[PODS].list(etcd.namespace) if has_labels(p, labels)]
                 if pods:
                     members = len((etcd.status.members if etcd.status else None) or ())
                     log.info("re-creating StatefulSet to adopt orphan pods", pods=len(pods), replicas=members)
@@ -165,7 +155,7 @@ async def sync_statefulset(
                         "StatefulSet has not yet been created or is not ready with previous replicas for etcd: "
                         f"{key}, requeuing reconcile request",
                     )
-            await ctx.apply(STATEFULSETS, build(), None)
+            await ctx.apply(STATEFULSETS, desired, None)
             return
         if etcd.spec.replicas != 0:
             await _handle_tls_changes(ctx, run, etcd, existing, build)
@@ -179,7 +169,8 @@ async def sync_statefulset(
                 OPERATION_SYNC,
                 f"StatefulSet has not been orphan deleted: {key} for etcd: {key}, requeuing reconcile request",
             )
-        await ctx.apply(STATEFULSETS, _keep_absent_immutable(build(existing=existing), existing), existing)
+        # The selector matches here, so the planned StatefulSet needs no labels of the old template.
+        await ctx.apply(STATEFULSETS, _keep_immutable(desired, existing, only_absent=True), existing)
     except ApiError as e:
         raise _sync_error(
             f"Error creating or patching [StatefulSet: {key}, Replicas: {etcd.spec.replicas}] for etcd: {key}", e

@@ -1,0 +1,100 @@
+"""The plan of a spec reconcile: every desired object, built before anything is written.
+
+A spec that cannot be built (e.g. an unsupported store provider) raises a DruidError with the failing
+component's sync code and the field at fault. Referenced Secrets are looked up in the metadata-only Secret
+cache; the missing ones are listed (the StatefulSet waits for them). For a Local store with a ``secretRef``
+the bucket host directory is read from that Secret (uncached: druid caches no Secret data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from druid.api import store as store_api
+from druid.api.etcd import Etcd
+from druid.components import configmap, registry
+from druid.components import statefulset as sts_component
+from druid.components import statefulset_volumes as vol
+from druid.components.errors import OPERATION_SYNC, DruidError
+from druid.controllers.etcd.context import Run
+from druid.controllers.etcd.secrets import referenced_secrets
+from druid.runtime.client import ApiError
+from druid.runtime.objects import SECRETS, Obj, ObjectKey
+
+
+@dataclass
+class Plan:
+    """Every desired object of a spec reconcile, built before anything is written."""
+
+    objects: dict[str, list[Obj]] = field(default_factory=dict)  # kind -> desired objects
+    configmap_checksum: str | None = None
+    backup_host_path: str | None = None
+    missing_secrets: list[str] = field(default_factory=list)
+
+
+def _field_of(message: str) -> str:
+    if "storage provider" in message:
+        return "spec.backup.store.provider"
+    if "secretRef" in message:
+        return "spec.backup.store.secretRef"
+    return "spec"
+
+
+def _invalid(kind: str, error: Exception) -> DruidError:
+    code = registry.component(kind).ERROR_CODES.sync
+    return DruidError(code, OPERATION_SYNC, f"Invalid spec for {kind}: {_field_of(str(error))}: {error}")
+
+
+async def _read_backup_host_path(run: Run, etcd: Etcd, plan: Plan) -> None:
+    """Local store with a secretRef: the host directory comes from the Secret's ``hostPath`` key (read uncached)."""
+    store = etcd.spec.backup.store
+    name = store.secret_ref.name if store is not None and store.secret_ref else None
+    if not name or name in plan.missing_secrets:
+        return
+    try:
+        secret = await run.deps.kube.get_or_none(SECRETS, name, etcd.namespace)
+    except ApiError as e:
+        message = f"Error getting backup store secret {etcd.namespace}/{name}"
+        raise DruidError(sts_component.ERR_SYNC_STATEFULSET, OPERATION_SYNC, message, e) from e
+    if secret is None:
+        plan.missing_secrets.append(name)
+    else:
+        plan.backup_host_path = vol.local_host_path(secret)
+
+
+async def make_plan(run: Run, etcd: Etcd) -> Plan:
+    """Build all desired objects; raises :class:`DruidError` when the spec cannot be built."""
+    deps, opts = run.deps, run.deps.build_options
+    plan = Plan()
+    plan.missing_secrets = [
+        name for name in referenced_secrets(run.etcd) if deps.secrets.get(ObjectKey(etcd.namespace, name)) is None
+    ]
+    kinds = registry.sync_kinds(etcd)
+    for kind in kinds:
+        if kind == registry.STATEFUL_SET:
+            continue
+        try:
+            plan.objects[kind] = registry.component(kind).build(etcd, opts)
+        except ValueError as e:
+            raise _invalid(kind, e) from e
+    if registry.CONFIG_MAP in plan.objects:
+        plan.configmap_checksum = configmap.checksum(plan.objects[registry.CONFIG_MAP][0])
+    if registry.STATEFUL_SET in kinds:
+        try:
+            if vol.provider(etcd) == store_api.LOCAL:
+                await _read_backup_host_path(run, etcd, plan)
+            plan.objects[registry.STATEFUL_SET] = sts_component.build(
+                etcd, opts, configmap_checksum=plan.configmap_checksum, backup_host_path=plan.backup_host_path
+            )
+        except ValueError as e:
+            raise _invalid(registry.STATEFUL_SET, e) from e
+    return plan
+
+
+def missing_secrets_error(etcd: Etcd, missing: list[str]) -> DruidError:
+    return DruidError(
+        sts_component.ERR_SYNC_STATEFULSET,
+        OPERATION_SYNC,
+        f"Secrets referenced by etcd {etcd.namespace}/{etcd.name} not found: {', '.join(missing)}; "
+        "the StatefulSet is not created or updated until they exist",
+    )
