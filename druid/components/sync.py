@@ -129,12 +129,15 @@ class SyncContext:
     before_write: Callable[[], Awaitable[None]] | None = None  # awaited once, before the first write
     writes: list[str] = field(default_factory=list)  # what was written through this context
 
+    _started: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+
     async def writing(self, what: str) -> None:
-        """Note a write about to happen (calls ``before_write`` first if this is the first one)."""
-        first = not self.writes
+        """Note a write about to happen; every write waits for ``before_write``, which runs once, first."""
         self.writes.append(what)
-        if first and self.before_write is not None:
-            await self.before_write()
+        if self.before_write is not None:
+            if self._started is None:
+                self._started = asyncio.ensure_future(self.before_write())
+            await asyncio.shield(self._started)
 
     def cached(self, res: ResourceRef, namespace: str, name: str) -> Obj | None:
         return self.caches[res].get(ObjectKey(namespace, name))
@@ -150,9 +153,6 @@ class SyncContext:
         if live is None:
             return "<missing>"
         return diff.difference(desired, live, self.field_manager, self.memo.ignore(res, desired, live))
-
-    def needs_apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> bool:
-        return self.difference(res, desired, live) is not None
 
     async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> Obj | None:
         """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write)."""
@@ -170,23 +170,18 @@ class SyncContext:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-def _by_name(kind: str) -> Callable[[str], list[str]] | None:
-    single: dict[str, Callable[[str], str]] = {
-        SERVICE_ACCOUNT: names.service_account_name,
-        ROLE: names.role_name,
-        ROLE_BINDING: names.role_binding_name,
-        POD_DISRUPTION_BUDGET: names.pod_disruption_budget_name,
-        CLIENT_SERVICE: names.client_service_name,
-        PEER_SERVICE: names.peer_service_name,
-        CONFIG_MAP: names.config_map_name,
-        STATEFUL_SET: names.statefulset_name,
-    }
-    if kind in single:
-        fn = single[kind]
-        return lambda name: [fn(name)]
-    if kind == SNAPSHOT_LEASE:
-        return lambda name: [names.delta_snapshot_lease_name(name), names.full_snapshot_lease_name(name)]
-    return None
+NAMES_BY_KIND: dict[str, Callable[[str], list[str]]] = {
+    SERVICE_ACCOUNT: lambda n: [names.service_account_name(n)],
+    ROLE: lambda n: [names.role_name(n)],
+    ROLE_BINDING: lambda n: [names.role_binding_name(n)],
+    SNAPSHOT_LEASE: lambda n: [names.delta_snapshot_lease_name(n), names.full_snapshot_lease_name(n)],
+    POD_DISRUPTION_BUDGET: lambda n: [names.pod_disruption_budget_name(n)],
+    CLIENT_SERVICE: lambda n: [names.client_service_name(n)],
+    PEER_SERVICE: lambda n: [names.peer_service_name(n)],
+    CONFIG_MAP: lambda n: [names.config_map_name(n)],
+    STATEFUL_SET: lambda n: [names.statefulset_name(n)],
+}
+"""Kinds found by name (as upstream): the names of an Etcd's objects, from the Etcd's name alone."""
 
 
 def selector_labels(component: Component, etcd_name: str) -> dict[str, str] | None:
@@ -223,7 +218,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
                 page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
                 items = page.get("items") or []
             found.update((o["metadata"]["name"], o) for o in items)
-        by_name = _by_name(component.KIND)
+        by_name = NAMES_BY_KIND.get(component.KIND)
         for name in by_name(ref.name) if by_name else ():
             if name in found:
                 continue
