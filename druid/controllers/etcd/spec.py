@@ -24,7 +24,7 @@ from druid.components.sync import SyncContext, sync, trigger_delete
 from druid.controllers.etcd import statefulset
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.operation import StepResult, duration_text
-from druid.controllers.etcd.plan import make_plan, missing_secrets_error
+from druid.controllers.etcd.plan import Plan, make_plan, missing_secrets_error
 from druid.runtime.client import ApiError
 
 log = structlog.get_logger(__name__)
@@ -40,43 +40,42 @@ async def ensure_finalizer(ctx: SyncContext, run: Run) -> None:
     await run.status.patch_metadata({"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]})
 
 
-async def reconcile_spec(run: Run, etcd: Etcd) -> StepResult:
-    """Run the spec reconcile steps; lastOperation/lastErrors are recorded here."""
-    deps = run.deps
-    ref = run.ref
-    interval = duration_text(deps.sync_retry_interval)
-    kind = ""
+async def _steps(run: Run, etcd: Etcd, plan: Plan, ctx: SyncContext) -> StepResult:
+    """finalizer → pre-sync → sync in order (a failing component stops the rest) → cleanup."""
+    after = run.deps.sync_retry_interval
+    await ensure_finalizer(ctx, run)
     try:
-        plan = await make_plan(run, etcd)
-        ctx = run.sync_context(before_write=lambda: run.status.record_start(RECONCILE))
-        await ensure_finalizer(ctx, run)
-        kind = registry.STATEFUL_SET
+        await statefulset.pre_sync(ctx, run, etcd)
+    except RequeueAfter as e:
+        log.info("waiting in pre-sync", reason=e.message)
+        text = f"requeueing pre-sync of component {registry.STATEFUL_SET} to be retried after {duration_text(after)}"
+        return StepResult.wait(after, text)
+    for kind in registry.sync_kinds(etcd):
         try:
-            await statefulset.pre_sync(ctx, run, etcd)
-        except RequeueAfter as e:
-            log.info("waiting in pre-sync", reason=e.message)
-            result = StepResult.wait(
-                deps.sync_retry_interval, f"requeueing pre-sync of component {kind} to be retried after {interval}"
-            )
-            await run.status.record_incomplete(RECONCILE, result)
-            return result
-        for kind in registry.sync_kinds(etcd):
             if kind != registry.STATEFUL_SET:
-                await sync(ctx, registry.component(kind), ref, plan.objects[kind])
+                await sync(ctx, registry.component(kind), run.ref, plan.objects[kind])
             elif plan.missing_secrets:
                 raise missing_secrets_error(etcd, plan.missing_secrets)
             else:
                 await statefulset.sync_statefulset(ctx, run, etcd, plan)
-        errors: list[DruidError] = []
-        for kind in registry.cleanup_kinds(etcd):
-            try:
-                await trigger_delete(ctx, registry.component(kind), ref, cached=True)
-            except DruidError as e:
-                errors.append(e)
-        result = StepResult.failed(*errors) if errors else StepResult()
-    except RequeueAfter as e:
-        log.info("retrying sync of component later", kind=kind, reason=e.message, after=interval)
-        result = StepResult.wait(deps.sync_retry_interval, f"retrying sync of component {kind} after {interval}")
+        except RequeueAfter as e:
+            log.info("retrying sync of component later", kind=kind, reason=e.message)
+            return StepResult.wait(after, f"retrying sync of component {kind} after {duration_text(after)}")
+    errors: list[DruidError] = []
+    for kind in registry.cleanup_kinds(etcd):
+        try:
+            await trigger_delete(ctx, registry.component(kind), run.ref, cached=True)
+        except DruidError as e:
+            errors.append(e)
+    return StepResult.failed(*errors) if errors else StepResult()
+
+
+async def reconcile_spec(run: Run, etcd: Etcd) -> StepResult:
+    """Plan, then run the steps; lastOperation/lastErrors are recorded here."""
+    try:
+        plan = await make_plan(run, etcd)
+        ctx = run.sync_context(before_write=lambda: run.status.record_start(RECONCILE))
+        result = await _steps(run, etcd, plan, ctx)
     except DruidError as e:
         log.warning("spec reconcile failed", error=str(e))
         result = StepResult.failed(e)

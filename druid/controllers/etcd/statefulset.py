@@ -24,6 +24,7 @@ Pre-sync (§3.1.4): with a backup store and a running StatefulSet, scaling to 0 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -98,7 +99,7 @@ def peer_tls_in_sync(ctx: SyncContext, run: Run, etcd: Etcd, replicas: int) -> b
     return not any(flags)
 
 
-async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: Obj, build: Any) -> None:
+async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: Obj, build: Callable[..., Obj]) -> None:
     key = f"{etcd.namespace}/{etcd.name}"
     current = int(_spec(existing).get("replicas") or 0)
     if not sts_component.tls_config_in_sync(etcd, existing):
