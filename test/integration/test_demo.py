@@ -21,6 +21,7 @@ def test_demo_brings_up_the_plane_runs_druid_applies_the_sample_and_tears_down(t
     assert any(line.startswith("installed CRDs: etcdcopybackupstasks.druid.gardener.cloud") for line in lines)
     assert "applied sample Etcd default/etcd-single from" in out.stdout
     assert any(line.startswith("druid ready: http://127.0.0.1:") for line in lines), out.stdout
+    assert "Etcd default/etcd-single is Ready: 1/1 members ready" in out.stdout
     assert lines[-1] == "demo stopped; control plane torn down"
     workdir = next(line.split("KUBECONFIG=", 1)[1] for line in lines if "KUBECONFIG=" in line)
     assert not Path(workdir).parent.exists(), "the demo left its control-plane directory behind"
