@@ -15,7 +15,7 @@ class Timeout(AssertionError):
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     *,
     timeout: float,
     what: str,
