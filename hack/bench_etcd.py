@@ -23,7 +23,7 @@ from pathlib import Path
 
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import NAMESPACES, Obj
+from druid.runtime.objects import NAMESPACES, STATEFULSETS, Obj
 from druid.testing.controlplane import LOOPBACK, ControlPlane, free_port, wait_until
 from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
@@ -86,6 +86,21 @@ async def wait_reconciled(kube: Kube, n: int, timeout: float = 1800) -> float:
     raise TimeoutError(f"only {done}/{n} Etcds reconciled after {timeout}s")
 
 
+async def wait_settled(kube: Kube, n: int, timeout: float = 1800) -> float:
+    """Until every StatefulSet is ready and every Etcd's status says so (pods, PVCs and statuses settled)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        stss = (await kube.list(STATEFULSETS, NS))["items"]
+        etcds = (await kube.list(ETCDS, NS))["items"]
+        sts_ready = sum(1 for s in stss if (s.get("status") or {}).get("readyReplicas") == 1)
+        etcd_ready = sum(1 for e in etcds if (e.get("status") or {}).get("readyReplicas") == 1)
+        if sts_ready >= n and etcd_ready >= n:
+            await asyncio.sleep(30)  # one more status sync period and then some
+            return time.monotonic() - t0
+        await asyncio.sleep(2)
+    raise TimeoutError("StatefulSets did not settle")
+
+
 async def bench(cp: ControlPlane, first: int, total: int, steady: float) -> None:
     api = await make_api_client(str(cp.kubeconfig))
     async with api:
@@ -115,7 +130,8 @@ async def bench(cp: ControlPlane, first: int, total: int, steady: float) -> None
                 f"{first} Etcds created in {created:.1f}s; all reconciled (components + observedGeneration) "
                 f"{created + took:.1f}s after the first create"
             )
-            await asyncio.sleep(20)  # let pods, PVCs and statuses settle
+            settle = await wait_settled(kube, first)
+            print(f"all {first} StatefulSets ready and Etcd statuses mirroring them {settle:.1f}s later")
             print(f"druid RSS with {first} Etcds: {rss_mib(druid.pid):.0f} MiB")
             before = writes(metrics_port)
             await asyncio.sleep(steady)

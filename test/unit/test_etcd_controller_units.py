@@ -175,3 +175,26 @@ async def test_b16_b17_last_operation_records_and_dedupe() -> None:
     assert [e["code"] for e in status["lastErrors"]] == ["ERR_SYNC_STATEFULSET"]
     await writer.record_success(c.OPERATION_TYPE_RECONCILE)
     assert kube.patches[-1]["status"]["lastOperation"]["description"] == "Etcd cluster has been successfully reconciled"
+
+
+def _etcd_obj(status: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "e", "namespace": "ns", "uid": "u-1", "generation": 1}, "status": status}
+
+
+async def test_spec_reconcile_decision_reads_its_own_observed_generation_and_finishes_unfinished_runs() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from druid.controllers.etcd.context import Deps
+    from druid.controllers.etcd.reconciler import EtcdReconciler
+
+    r = EtcdReconciler(cast(Deps, SimpleNamespace(auto_reconcile=False)))
+    succeeded = {"type": "Reconcile", "state": "Succeeded"}
+    assert await r.should_reconcile_spec(_etcd_obj({})) is True  # never reconciled
+    assert await r.should_reconcile_spec(_etcd_obj({"observedGeneration": 1, "lastOperation": succeeded})) is False
+    for state in ("Processing", "Error", "Requeue"):  # an unfinished spec reconcile is always finished
+        last = {"type": "Reconcile", "state": state}
+        assert await r.should_reconcile_spec(_etcd_obj({"observedGeneration": 1, "lastOperation": last})) is True
+    # The cache still shows the Etcd before our observedGeneration write landed: no second spec run.
+    r._observed["u-1"] = 1
+    assert await r.should_reconcile_spec(_etcd_obj({"lastOperation": succeeded})) is False

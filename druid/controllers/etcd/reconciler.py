@@ -3,7 +3,9 @@
 1. Etcd gone: nothing to do. Being deleted: the deletion flow (``delete.py``).
 2. Should the spec be reconciled? Not while ``druid.gardener.cloud/suspend-etcd-spec-reconcile`` is present
    (a Warning Event ``SpecReconciliationSkipped`` on every reconcile); always with spec auto-reconcile; else
-   when an operation annotation asks for ``reconcile`` or the Etcd was never reconciled.
+   when an operation annotation asks for ``reconcile``, the Etcd was never reconciled, or the last spec
+   reconcile did not finish (lastOperation Reconcile in Processing/Error/Requeue — so a requeued or failed
+   spec reconcile always completes, even when its trigger is gone).
 3. Spec reconcile (``spec.py``); its outcome is kept.
 4. Status reconcile (``observe.py``) every time, unless runtime component creation is disabled.
 5. A spec reconcile that failed or has to wait decides the result (errors: rate-limited retry, capped at
@@ -37,6 +39,7 @@ from druid.runtime.reconcile import Action
 
 log = structlog.get_logger(__name__)
 RECONCILE = c.OPERATION_TYPE_RECONCILE
+UNFINISHED = (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
 
 
 def _annotations(obj: Obj) -> dict[str, str]:
@@ -70,10 +73,16 @@ def action_for(result: StepResult) -> Action:
 class EtcdReconciler:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        # uid → the generation this process recorded as observedGeneration. The informer cache can lag
+        # behind our own status write; without this a reconcile right after the first one would see
+        # observedGeneration unset and run the spec reconcile again (read-your-writes for that one field).
+        self._observed: dict[str, int] = {}
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
             return Action.done()
+        if obj["metadata"].get("deletionTimestamp"):
+            self._observed.pop(obj["metadata"].get("uid", ""), None)
         run_id = structlog.contextvars.get_contextvars().get("reconcile_id", "")
         run = Run(self.deps, obj, run_id)
         if obj["metadata"].get("deletionTimestamp"):
@@ -113,7 +122,14 @@ class EtcdReconciler:
             return False
         if self.deps.auto_reconcile or reconcile_annotation_keys(obj):
             return True
-        return (obj.get("status") or {}).get("observedGeneration") is None
+        status = obj.get("status") or {}
+        last = status.get("lastOperation") or {}
+        if last.get("type") == RECONCILE and last.get("state") in UNFINISHED:
+            return True
+        observed = status.get("observedGeneration")
+        if observed is None:
+            observed = self._observed.get(obj["metadata"].get("uid", ""))
+        return observed is None
 
     async def complete_reconcile(self, run: Run) -> StepResult | None:
         """observedGeneration, then the operation annotations; None when done, else the recorded failure."""
@@ -121,6 +137,7 @@ class EtcdReconciler:
             generation = run.etcd["metadata"].get("generation")
             if run.status.status.get("observedGeneration") != generation:
                 await run.status.patch_status({"observedGeneration": generation})
+            self._observed[run.etcd["metadata"].get("uid", "")] = generation
             keys = reconcile_annotation_keys(run.etcd)
             if keys:
                 await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})
