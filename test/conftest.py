@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from kubernetes_asyncio import client
 
+from druid.runtime.client import Kube
 from druid.testing.controlplane import ControlPlane
 from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
+from druid.testing.operator import Operator, fast_config
 from druid.testing.wait import eventually
 
 
@@ -52,3 +54,19 @@ async def namespace(api: client.ApiClient) -> AsyncIterator[str]:
     await eventually(default_sa, timeout=30, what=f"default ServiceAccount in {name}")
     yield name
     await core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
+    """druid's own API client against the shared control plane (admin identity)."""
+    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
+        yield k
+
+
+@pytest.fixture(scope="module")
+async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
+    """druid's Etcd and Secret controllers in-process, one per test module, with short periods
+    (``fast_config()``); a module that needs another configuration defines its own ``operator``."""
+    op = await Operator.start(control_plane.kubeconfig, fast_config())
+    yield op
+    await op.stop()

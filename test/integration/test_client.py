@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import CONFIGMAPS, LEASES
 from druid.testing.controlplane import ControlPlane
-
-
-@pytest.fixture
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def cm(name: str, namespace: str, **data: str) -> dict:

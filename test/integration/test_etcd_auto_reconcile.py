@@ -27,12 +27,6 @@ async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterato
     await op.stop()
 
 
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
-
-
 async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator, kube: Kube, namespace: str) -> None:
     resources = {"requests": {"cpu": "1000m", "memory": "1024Mi"}}  # stored as "1" and "1Gi"
     await kube.create(ETCDS, etcd_manifest("b13", namespace, etcd={"resources": resources}))

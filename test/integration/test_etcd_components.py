@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import yaml
 
 from druid.api import constants as c
@@ -23,7 +21,6 @@ from druid.runtime.objects import (
     Obj,
     ResourceRef,
 )
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import (
     annotate_reconcile,
     etcd_manifest,
@@ -31,21 +28,8 @@ from druid.testing.etcds import (
     wait_annotation_removed,
     wait_for_operation,
 )
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 from druid.testing.wait import eventually
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def managed(name: str, ns: str) -> list[tuple[ResourceRef, str, str]]:

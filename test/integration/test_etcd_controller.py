@@ -3,10 +3,6 @@ against the real control plane with the controllers running in-process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
@@ -22,7 +18,6 @@ from druid.runtime.objects import (
     STATEFULSETS,
     ObjectKey,
 )
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import (
     annotate_reconcile,
     condition,
@@ -31,7 +26,7 @@ from druid.testing.etcds import (
     last_operation,
     wait_for_operation,
 )
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 from druid.testing.sidecar import LeaseRenewer, renew_member_leases
 from druid.testing.wait import eventually
 
@@ -45,19 +40,6 @@ NAMES = {
     CONFIGMAPS: ["{n}-config"],
     STATEFULSETS: ["{n}"],
 }
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 async def test_b10_b15_new_etcd_reconciled_once_then_steady_state_writes_nothing(

@@ -6,30 +6,12 @@ the PVC Pending and records a Warning event on it; druid reads those events and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import condition, etcd_manifest, get_etcd
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 from druid.testing.wait import eventually
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 async def test_e42_unbound_data_volume_with_warning_events(operator: Operator, kube: Kube, namespace: str) -> None:

@@ -3,10 +3,7 @@ removed only once nothing is left, also while spec reconciliation is suspended."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from druid.api import constants as c
 from druid.controllers.etcd.delete import WAITING
@@ -26,25 +23,11 @@ from druid.runtime.objects import (
     Obj,
     ResourceRef,
 )
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import etcd_manifest, get_etcd, last_operation, wait_for_operation
-from druid.testing.operator import FAST_REFLECTOR, Operator, fast_config
+from druid.testing.operator import FAST_REFLECTOR, Operator
 from druid.testing.wait import eventually
 
 HOLD = "test.druid/hold"
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def components(n: str) -> list[tuple[ResourceRef, str]]:

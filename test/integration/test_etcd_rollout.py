@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from druid.api import constants as c
 from druid.api import names
@@ -16,7 +13,6 @@ from druid.runtime import patch
 from druid.runtime.client import Kube
 from druid.runtime.informer import FuncHandler, InformerFactory
 from druid.runtime.objects import PODS, STATEFULSETS, Obj, ObjectKey
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import (
     annotate_reconcile,
     create_secret,
@@ -26,22 +22,9 @@ from druid.testing.etcds import (
     tls,
     wait_for_operation,
 )
-from druid.testing.operator import FAST_REFLECTOR, Operator, fast_config
+from druid.testing.operator import FAST_REFLECTOR, Operator
 from druid.testing.sidecar import renew_member_leases
 from druid.testing.wait import eventually
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 async def ready_replicas(kube: Kube, ns: str, name: str, n: int) -> None:

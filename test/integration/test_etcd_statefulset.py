@@ -4,10 +4,8 @@ Secret is missing the StatefulSet is neither created nor changed, and the Etcd c
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import yaml
 
 from druid.api import constants as c
@@ -15,24 +13,10 @@ from druid.components import configmap
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import CONFIGMAPS, LEASES, PODS, SERVICES, STATEFULSETS, Obj
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import annotate_reconcile, create_secret, etcd_manifest, get_etcd, tls, wait_for_operation
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 from druid.testing.sidecar import renew_member_leases
 from druid.testing.wait import eventually
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def pod_spec(sts: Obj) -> dict[str, Any]:

@@ -26,12 +26,6 @@ async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterato
     await op.stop()
 
 
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
-
-
 def members(etcd: dict) -> list[tuple[str, str, str]]:
     return [(m["name"], m["status"], m["reason"]) for m in (etcd.get("status") or {}).get("members") or ()]
 

@@ -36,12 +36,6 @@ MakeElector = Callable[..., Awaitable[LeaderElector]]
 
 
 @pytest.fixture
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
-
-
-@pytest.fixture
 async def make_elector(control_plane: ControlPlane, namespace: str) -> AsyncIterator[MakeElector]:
     """Electors on ``namespace/lock`` with the short timings, each with its own client (own pool)."""
     clients: list[Kube] = []

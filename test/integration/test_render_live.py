@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -34,27 +33,13 @@ from druid.runtime.objects import (
     ResourceRef,
 )
 from druid.testing.binaries import REPO
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import get_etcd, wait_for_operation
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 
 SAMPLES = REPO / "manifests" / "samples"
 RESOURCES: dict[str, ResourceRef] = {
     r.kind: r for r in (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, LEASES, PDBS, SERVICES, CONFIGMAPS, STATEFULSETS)
 }
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def _same_scalar(live: Any, want: Any) -> bool:

@@ -8,7 +8,7 @@ import ssl
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,6 @@ def spawn(control_plane: ControlPlane, crds: list[str], tmp_path: Path) -> Itera
     finally:
         for proc in started:
             proc.stop()
-
-
-@pytest.fixture
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 def test_l66_invalid_config_file_exits_nonzero_naming_the_field(tmp_path: Path) -> None:

@@ -3,31 +3,13 @@ as an Etcd in their namespace references them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import SECRETS
-from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import create_secret, etcd_manifest, tls
-from druid.testing.operator import Operator, fast_config
+from druid.testing.operator import Operator
 from druid.testing.wait import eventually
-
-
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
-    op = await Operator.start(control_plane.kubeconfig, fast_config())
-    yield op
-    await op.stop()
-
-
-@pytest.fixture(scope="module")
-async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
-    async with await Kube.connect(str(control_plane.kubeconfig), timeout=10) as k:
-        yield k
 
 
 async def finalized(kube: Kube, ns: str) -> set[str]:
