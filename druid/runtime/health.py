@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from druid.runtime import metrics
+from druid.runtime.tasks import cancel_and_wait
 
 Check = Callable[[], str | None]
 log = structlog.get_logger(__name__)
@@ -127,9 +128,7 @@ class LoopLagMonitor:
         self._task = asyncio.create_task(self._run(), name="loop-lag-monitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -13,7 +13,6 @@ the readiness signal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from druid.runtime.clock import Clock, SystemClock
 from druid.runtime.objects import Obj, ResourceRef, Tombstone
 from druid.runtime.reflector import Backoff, Reflector, ReflectorConfig
 from druid.runtime.store import Delta, DeltaType, IndexFunc, Store, Transform
+from druid.runtime.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -220,10 +220,7 @@ class SharedInformer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:

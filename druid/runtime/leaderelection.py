@@ -19,7 +19,6 @@ observed expiry if that comes before its jittered retry; ``on_stopped_leading`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import random
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from druid.runtime import metrics
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock, micro_time
 from druid.runtime.objects import LEASES, Obj
+from druid.runtime.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -325,10 +325,8 @@ class LeaderElector:
     async def release(self) -> bool:
         """Stop renewing and hand the lease over (client-go ReleaseOnCancel); call after leader work stopped."""
         task = self._renew_task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not asyncio.current_task():
+            await cancel_and_wait(task)
         self._stop_leading("releasing lease")
         try:
             async with asyncio.timeout(self.renew_deadline):

@@ -17,7 +17,6 @@ skipped (backup-restore only ever updates them). :class:`LeaseRenewer` renews pe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 
@@ -28,6 +27,7 @@ from druid.api import names
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import micro_time
 from druid.runtime.objects import LEASES
+from druid.runtime.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -161,10 +161,7 @@ class LeaseRenewer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:
