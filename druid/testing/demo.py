@@ -32,24 +32,18 @@ from druid.runtime.objects import SECRETS
 from druid.testing.binaries import REPO
 from druid.testing.controlplane import LOOPBACK, ControlPlane, free_port, wait_until
 from druid.testing.crds import install_crds
+from druid.testing.etcds import condition
 from druid.testing.kube import make_api_client
+from druid.testing.samples import tls_secrets
 from druid.testing.sidecar import LeaseRenewer
 from druid.testing.wait import eventually
 
 DEFAULT_SAMPLE = REPO / "manifests" / "samples" / "etcd-single.yaml"
-TLS_SAMPLE_SECRETS = REPO / "hack" / "gen-sample-secrets.py"
 
 
 def _ready(port: int) -> bool:
     with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/readyz", timeout=2) as resp:
         return bool(resp.status == 200)
-
-
-def _condition(etcd: dict[str, Any], kind: str) -> str | None:
-    for cond in (etcd.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return str(cond.get("status"))
-    return None
 
 
 async def _apply_sample(kube: Kube, sample: Path) -> dict[str, Any]:
@@ -58,13 +52,7 @@ async def _apply_sample(kube: Kube, sample: Path) -> dict[str, Any]:
     ns = meta.setdefault("namespace", "default")
     refs = yaml.safe_dump(body.get("spec", {}).get("etcd", {}))
     if "clientUrlTls" in refs or "peerUrlTls" in refs:  # the TLS sample: make its Secrets first
-        out = subprocess.run(
-            [sys.executable, str(TLS_SAMPLE_SECRETS), "--namespace", ns, "--name", meta["name"]],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for secret in yaml.safe_load_all(out.stdout):
+        for secret in tls_secrets(meta["name"], ns):
             await kube.apply(SECRETS, secret, field_manager="druid-demo")
     await kube.apply(ETCDS, body, field_manager="druid-demo")
     print(f"applied sample Etcd {ns}/{meta['name']} from {sample}", flush=True)
@@ -102,7 +90,10 @@ async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: floa
                     etcd = await kube.get(ETCDS, meta["name"], meta["namespace"])
                 except ApiError:
                     return None
-                ok = all(_condition(etcd, t) == "True" for t in (c.CONDITION_READY, c.CONDITION_ALL_MEMBERS_READY))
+                ok = all(
+                    condition(etcd, t).get("status") == "True"
+                    for t in (c.CONDITION_READY, c.CONDITION_ALL_MEMBERS_READY)
+                )
                 return etcd if ok else None
 
             etcd = await eventually(ready, timeout=120, what=f"Etcd {meta['name']} Ready", interval=0.5)

@@ -53,6 +53,7 @@ from druid.runtime.objects import (
 from druid.testing.binaries import REPO
 from druid.testing.controlplane import ControlPlane, free_port
 from druid.testing.process import Process
+from druid.testing.samples import tls_secrets
 from druid.testing.sidecar import LeaseRenewer
 from druid.testing.wait import Timeout, eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
@@ -460,9 +461,8 @@ async def run_scenario(
     await admin.create(VALIDATING_WEBHOOK_CONFIGURATIONS, vwc)
 
     # Secrets: TLS for the main Etcd, a Local store secret, copy-task store secrets.
-    with tempfile.TemporaryDirectory() as d:
-        for secret in hack_module("gen-sample-secrets.py").secrets("main", ns, Path(d)):
-            await admin.create(SECRETS, secret)
+    for secret in tls_secrets("main", ns):
+        await admin.create(SECRETS, secret)
     for name in ("main-store", "copy-src", "copy-dst"):
         body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}}
         await admin.create(SECRETS, {**body, "data": {"hostPath": b64("/var/tmp/druid-buckets")}})

@@ -7,8 +7,6 @@ only differences allowed are fields the API server adds (defaults, uid, resource
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -35,6 +33,7 @@ from druid.runtime.objects import (
 from druid.testing.binaries import REPO
 from druid.testing.etcds import get_etcd, wait_for_operation
 from druid.testing.operator import Operator
+from druid.testing.samples import tls_secrets
 
 SAMPLES = REPO / "manifests" / "samples"
 RESOURCES: dict[str, ResourceRef] = {
@@ -77,13 +76,7 @@ async def _apply_sample(kube: Kube, sample: str, namespace: str) -> str:
     body = yaml.safe_load((SAMPLES / sample).read_text())
     body["metadata"]["namespace"] = namespace
     if sample == "etcd-3-tls.yaml":
-        out = subprocess.run(
-            [sys.executable, str(REPO / "hack" / "gen-sample-secrets.py"), "--namespace", namespace],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for secret in yaml.safe_load_all(out.stdout):
+        for secret in tls_secrets("etcd-3-tls", namespace):
             await kube.create(SECRETS, secret, namespace)
     await kube.create(ETCDS, body, namespace)
     return str(body["metadata"]["name"])
