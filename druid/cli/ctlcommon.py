@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from druid.api import constants as c
 from druid.api import duration
+from druid.api.resources import ETCDS
 from druid.runtime.client import ApiError, Kube, load_configuration
-from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.objects import Obj
 
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
 DEFAULT_NAMESPACE = "default"
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from druid.api import constants as c
+from druid.api.resources import ETCDS
 from druid.runtime.client import METADATA_ONLY, Kube
 from druid.runtime.informer import SharedInformer
-from druid.runtime.objects import STATEFULSETS, Obj, ObjectKey, ResourceRef
-
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
+from druid.runtime.objects import STATEFULSETS, Obj, ObjectKey
 
 
 class ClusterLookups:

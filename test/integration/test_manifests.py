@@ -36,6 +36,9 @@ import yaml
 
 from druid.api import constants as c
 from druid.api import names
+from druid.api.resources import ETCD_COPY_BACKUPS_TASKS as COPY_TASKS
+from druid.api.resources import ETCD_OPS_TASKS as OPS_TASKS
+from druid.api.resources import ETCDS
 from druid.components import role as role_component
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import (
@@ -63,9 +66,7 @@ pytestmark = pytest.mark.controlplane
 DRUID_NAMESPACE, DRUID_SA = "druid-system", "etcd-druid"
 DRUID_USER = f"system:serviceaccount:{DRUID_NAMESPACE}:{DRUID_SA}"
 FIELD_MANAGER = "druid-manifests-test"
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
-OPS_TASKS = ResourceRef(c.GROUP, c.VERSION, "etcdopstasks", c.KIND_ETCD_OPS_TASK)
-COPY_TASKS = ResourceRef(c.GROUP, c.VERSION, "etcdcopybackupstasks", c.KIND_ETCD_COPY_BACKUPS_TASK)
+
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False)
 DRY_RUN = {"dryRun": "All"}
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")

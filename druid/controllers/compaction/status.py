@@ -12,11 +12,11 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.api.common import now as wire_now
+from druid.api.resources import ETCDS
 from druid.controllers.compaction.outcome import Outcome
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.objects import Obj
 
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
 TYPE = c.CONDITION_LAST_SNAPSHOT_COMPACTION_SUCCEEDED
 RETRY_SUFFIX = ", Compaction will be retried"
 _FULL_SNAPSHOT_RETRIGGER = (c.REASON_DEADLINE_EXCEEDED, c.REASON_ERROR_TRIGGERING_FULL_SNAPSHOT)

@@ -22,17 +22,18 @@ import structlog
 from druid.api import constants as c
 from druid.api import names, store
 from druid.api.copybackupstask import EtcdCopyBackupsTask
+from druid.api.resources import ETCD_COPY_BACKUPS_TASKS as COPY_BACKUPS_TASKS
 from druid.api.store import StoreSpec
 from druid.components import statefulset_volumes as vol
 from druid.components.base import Images
 from druid.controllers.copybackups import job as builder
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import JOBS, SECRETS, Obj, ObjectKey, ResourceRef
+from druid.runtime.objects import JOBS, SECRETS, Obj, ObjectKey
 from druid.runtime.reconcile import Action
 
 log = structlog.get_logger(__name__)
 
-COPY_BACKUPS_TASKS = ResourceRef(c.GROUP, c.VERSION, "etcdcopybackupstasks", c.KIND_ETCD_COPY_BACKUPS_TASK)
+
 CONDITION_TYPES = {"Complete": c.CONDITION_SUCCEEDED, "Failed": c.CONDITION_FAILED}
 
 

@@ -21,12 +21,11 @@ import structlog
 
 from druid.api import constants as c
 from druid.api.duration import go_string
+from druid.api.resources import ETCDS
 from druid.components.errors import DruidError
 from druid.runtime.client import Kube
 from druid.runtime.clock import rfc3339
-from druid.runtime.objects import Obj, ResourceRef
-
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
+from druid.runtime.objects import Obj
 
 # Error codes of the controller itself (components have their own, see components.*.ERROR_CODES)
 ERR_INVALID_SPEC = "ERR_INVALID_SPEC"  # the Etcd does not parse; nothing is written

@@ -32,6 +32,7 @@ import structlog
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.api.resources import ETCD_OPS_TASKS
 from druid.components import images, memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
@@ -39,9 +40,8 @@ from druid.components.sync import SyncContext, controlled_by, has_labels
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.plan import Plan
 from druid.runtime.client import ApiError
-from druid.runtime.objects import LEASES, PODS, STATEFULSETS, Obj, ResourceRef
+from druid.runtime.objects import LEASES, PODS, STATEFULSETS, Obj
 
-ETCD_OPS_TASKS = ResourceRef(c.GROUP, c.VERSION, "etcdopstasks", c.KIND_ETCD_OPS_TASK)
 PRESYNC_HIBERNATION = "presync-snapshot-hibernation-"
 PRESYNC_UPGRADE = "presync-snapshot-upgrade-"
 MAX_PRESYNC_ATTEMPTS = 3

@@ -31,13 +31,13 @@ from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
 from druid.api.opstask import EtcdOpsTaskSpec, OnDemandSnapshotConfig
+from druid.api.resources import ETCDS
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import DruidError
 from druid.controllers.opstask.status import Result
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import SECRETS, STATEFULSETS, Obj, ResourceRef, controller_owner
+from druid.runtime.objects import SECRETS, STATEFULSETS, Obj, controller_owner
 
-ETCDS = ResourceRef(c.GROUP, c.VERSION, "etcds", c.KIND_ETCD)
 ON_DEMAND_SNAPSHOT = "OnDemandSnapshot"
 
 # Error codes (upstream handler/types.go, ondemandsnapshot.go, component/statefulset)

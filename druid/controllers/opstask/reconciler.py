@@ -26,17 +26,18 @@ import structlog
 from druid.api import constants as c
 from druid.api.defaults import DEFAULT_TTL_SECONDS_AFTER_FINISHED
 from druid.api.opstask import EtcdOpsTaskSpec
+from druid.api.resources import ETCD_OPS_TASKS as OPS_TASKS
 from druid.components.errors import DruidError
 from druid.controllers.opstask import handlers as h
 from druid.controllers.opstask import status as st
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock
-from druid.runtime.objects import Obj, ObjectKey, ResourceRef
+from druid.runtime.objects import Obj, ObjectKey
 from druid.runtime.reconcile import Action
 
 log = structlog.get_logger(__name__)
 
-OPS_TASKS = ResourceRef(c.GROUP, c.VERSION, "etcdopstasks", c.KIND_ETCD_OPS_TASK)
+
 MIN_REQUEUE = 0.05  # upstream's RequeueAfter(0) would never come back; druid looks again shortly
 ADMIT, EXECUTION, CLEANUP = c.OPERATION_TYPE_ADMIT, c.OPERATION_TYPE_EXECUTION, c.OPERATION_TYPE_CLEANUP
 IN_PROGRESS = c.OPERATION_STATE_IN_PROGRESS
