@@ -126,13 +126,21 @@ def _port(name: str, number: int) -> dict[str, Any]:
     return {"name": name, "protocol": "TCP", "containerPort": number}
 
 
+def readiness_scheme(etcd: Etcd) -> str:
+    """The scheme etcd-wrapper serves ``/readyz`` with: HTTPS exactly when etcd's client TLS is on (the wrapper
+    then serves with etcd's server certificate). Deliberate fix: upstream's builder derives the scheme from
+    the backup-restore TLS setting, so client TLS without backup TLS never gets a Ready pod, and backup TLS
+    without client TLS probes an HTTP server over HTTPS."""
+    return "HTTP" if etcd.spec.etcd.client_url_tls is None else "HTTPS"
+
+
 def _etcd_container(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
     config = etcd.spec.etcd
     probe = {
         "httpGet": {
             "path": READINESS_PATH,
             "port": defaults.wrapper_port(config),
-            "scheme": "HTTP" if etcd.spec.backup.tls is None else "HTTPS",
+            "scheme": readiness_scheme(etcd),
         },
         "initialDelaySeconds": 15,
         "periodSeconds": 5,

@@ -568,6 +568,12 @@ def test_d33_tls_variants_volumes_mounts_args_probe_scheme() -> None:
         _secret("backup-restore-client-tls", "br-client"),  # defined, mounted nowhere (as upstream)
     ]
 
+    # The probe speaks the wrapper's scheme: HTTPS exactly when client TLS is on, whatever backup TLS says.
+    client_only = build(make_etcd(etcd={"clientUrlTls": client}))
+    assert container(client_only, "etcd")["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    backup_only = build(make_etcd(backup={"tls": backup_tls}))
+    assert container(backup_only, "etcd")["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+
     peer_only = build(make_etcd(etcd={"peerUrlTls": peer}))
     assert container(peer_only, "etcd")["args"] == ETCD_ARGS
     assert container(peer_only, "etcd")["readinessProbe"]["httpGet"]["scheme"] == "HTTP"

@@ -8,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from druid.controllers.etcd.status import MemberThresholds, Observed, compute_status, merge_patch, status_changed
 from druid.runtime.clock import micro_time, rfc3339
@@ -224,6 +226,26 @@ def test_e38_no_members_unknown() -> None:
 def test_e39_all_members_ready(ages: tuple[float, ...], expected: tuple[str, str, str]) -> None:
     leases = member_leases(*((f"m{i}:Member", a) for i, a in enumerate(ages)))
     assert csr(observe(make_etcd(3), member_leases=leases, pods=ready_pods()), "AllMembersReady") == expected
+
+
+@given(
+    ages=st.lists(st.floats(min_value=0, max_value=1000), min_size=1, max_size=5),
+    pod_states=st.lists(st.sampled_from(["ready", "unready", "missing"]), min_size=5, max_size=5),
+)
+def test_ready_never_true_without_ready_pods(ages: list[float], pod_states: list[str]) -> None:
+    """Ready and AllMembersReady count a member only while its pod's containers are ready: with no Ready pod
+    the Etcd is never Ready, whatever the leases say; with fewer Ready pods than a quorum, never Quorate."""
+    n = len(ages)
+    leases = member_leases(*((f"m{i}:Member", a) for i, a in enumerate(ages)))
+    pods = {f"{NAME}-{i}": pod(state == "ready") for i, state in enumerate(pod_states[:n]) if state != "missing"}
+    status = observe(make_etcd(n), member_leases=leases, pods=pods)
+    ready_pods_count = sum(1 for state in pod_states[:n] if state == "ready")
+    if ready_pods_count < n // 2 + 1:
+        assert csr(status, "Ready")[0] == "False"
+    if ready_pods_count < n:
+        assert csr(status, "AllMembersReady")[0] == "False"
+    if ready_pods_count == n:  # pods all ready: the leases alone decide, as upstream
+        assert csr(status, "Ready") == csr(observe(make_etcd(n), member_leases=leases, pods=ready_pods(n)), "Ready")
 
 
 UPDATED = ("True", "AllMembersUpdated", "All members reflect latest desired spec")

@@ -20,7 +20,7 @@ Deviations from upstream, each because upstream reports a wrong or needlessly ch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,21 +58,27 @@ class Result:
     message: str
 
 
-def check_ready(members: Sequence[Mapping[str, Any]]) -> Result:
+def check_ready(members: Sequence[Mapping[str, Any]], pods_ready: Container[str]) -> Result:
+    """Quorate when a majority of members is not NotReady by its lease AND has a Ready pod (``pods_ready``: the
+    member names whose pod's containers are ready). Deliberate deviation: upstream looks at leases only, so an
+    Etcd whose sidecars renew leases while etcd itself never gets Ready showed Ready=True with no Ready pod."""
     t = c.CONDITION_READY
     if not members:
         return Result(t, _U, "NoMembersInStatus", _NO_MEMBERS)
-    ready = sum(1 for m in members if m.get("status") != c.MEMBER_NOT_READY)
+    ready = sum(1 for m in members if m.get("status") != c.MEMBER_NOT_READY and m.get("name") in pods_ready)
     if ready < len(members) // 2 + 1:
         return Result(t, _F, "QuorumLost", "The majority of ETCD members is not ready")
     return Result(t, _T, "Quorate", "The majority of ETCD members is ready")
 
 
-def check_all_members_ready(members: Sequence[Mapping[str, Any]], replicas: int) -> Result:
+def check_all_members_ready(members: Sequence[Mapping[str, Any]], replicas: int, pods_ready: Container[str]) -> Result:
+    """All members Ready by lease, each with a Ready pod (same deviation as :func:`check_ready`)."""
     t = c.CONDITION_ALL_MEMBERS_READY
     if not members:
         return Result(t, _U, "NoMembersInStatus", _NO_MEMBERS)
-    if len(members) < replicas or any(m.get("status") != c.MEMBER_READY for m in members):
+    if len(members) < replicas or any(
+        m.get("status") != c.MEMBER_READY or m.get("name") not in pods_ready for m in members
+    ):
         return Result(t, _F, "NotAllMembersReady", "At least one member is not ready")
     return Result(t, _T, "AllMembersReady", "All members are ready")
 

@@ -33,7 +33,12 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import names
 from druid.controllers.etcd import conditions as cond
-from druid.controllers.etcd.members import expected_lease_names, member_statuses
+from druid.controllers.etcd.members import (
+    containers_ready,
+    expected_lease_names,
+    member_statuses,
+    pod_name_for_lease,
+)
 from druid.runtime.clock import rfc3339
 
 __all__ = ["OWNED_FIELDS", "MemberThresholds", "Observed", "compute_status", "merge_patch", "status_changed"]
@@ -133,9 +138,13 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     members = member_statuses(
         etcd, observed.member_leases, observed.pods, now, thresholds.unknown, thresholds.not_ready
     )
+    prefix = spec.get("memberNamePrefix")
+    pods_ready = {
+        m["name"] for m in members if containers_ready(observed.pods.get(pod_name_for_lease(m["name"], prefix)))
+    }
     results = [
-        cond.check_ready(members),
-        cond.check_all_members_ready(members, replicas),
+        cond.check_ready(members, pods_ready),
+        cond.check_all_members_ready(members, replicas, pods_ready),
         cond.check_all_members_updated(name, sts, error),
         cond.check_backup_ready(etcd, observed.snapshot_leases, now),
         cond.check_data_volumes_ready(name, sts, error, observed.pvc_warnings),
