@@ -1,4 +1,5 @@
-"""Where the control-plane binaries built by ``hack/build-binaries.sh`` live."""
+"""Where the binaries built by ``hack/build-binaries.sh`` live: the local control plane's, and those a real
+node and its etcd pods need (kubelet, kube-proxy, CoreDNS, pause, etcd-wrapper, etcd, etcdctl, etcdbrctl)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ class Binaries:
     kube_scheduler: Path
     kwok: Path
     kwok_stages: Path
+    # A real node (kubelet, kube-proxy, cluster DNS) and the etcd pods' images.
+    kubelet: Path
+    kube_proxy: Path
+    coredns: Path
+    pause: Path
+    etcd_wrapper: Path
+    etcd_pod: Path  # etcd for the pods: the version etcd-backup-restore links (ETCD_POD_VERSION)
+    etcdctl: Path  # beside etcd_pod
+    etcdbrctl: Path
 
     @classmethod
     def from_env(cls) -> Binaries:
@@ -39,6 +49,7 @@ class Binaries:
         bin_dir = cache_dir() / "bin"
         k8s = bin_dir / f"k8s-v{v['KUBE_VERSION']}"
         kwok = bin_dir / f"kwok-v{v['KWOK_VERSION']}"
+        etcd_pod = bin_dir / f"etcd-v{v['ETCD_POD_VERSION']}"
         return cls(
             etcd=bin_dir / f"etcd-v{v['ETCD_VERSION']}" / "etcd",
             kube_apiserver=k8s / "kube-apiserver",
@@ -46,9 +57,37 @@ class Binaries:
             kube_scheduler=k8s / "kube-scheduler",
             kwok=kwok / "kwok",
             kwok_stages=kwok / "stage",
+            kubelet=k8s / "kubelet",
+            kube_proxy=k8s / "kube-proxy",
+            coredns=bin_dir / f"coredns-v{v['COREDNS_VERSION']}" / "coredns",
+            pause=bin_dir / f"pause-v{v['PAUSE_VERSION']}" / "pause",
+            etcd_wrapper=bin_dir / f"etcd-wrapper-v{v['ETCD_WRAPPER_VERSION']}" / "etcd-wrapper",
+            etcd_pod=etcd_pod / "etcd",
+            etcdctl=etcd_pod / "etcdctl",
+            etcdbrctl=bin_dir / f"etcdbrctl-v{v['ETCDBR_VERSION']}" / "etcdbrctl",
         )
 
-    def check(self, full: bool) -> None:
+    @property
+    def node_binaries(self) -> dict[str, Path]:
+        """What a real node with etcd pods needs beyond the control plane, by field name."""
+        return {
+            "kubelet": self.kubelet,
+            "kube_proxy": self.kube_proxy,
+            "coredns": self.coredns,
+            "pause": self.pause,
+            "etcd_wrapper": self.etcd_wrapper,
+            "etcd_pod": self.etcd_pod,
+            "etcdctl": self.etcdctl,
+            "etcdbrctl": self.etcdbrctl,
+        }
+
+    def missing_node(self) -> list[str]:
+        """``name (path)`` of each node binary that is not built."""
+        return [f"{name} ({path})" for name, path in self.node_binaries.items() if not path.exists()]
+
+    def check(self, full: bool, node: bool = False) -> None:
+        """Raise FileNotFoundError naming what is missing: etcd and kube-apiserver always, the rest of the
+        control plane when ``full``, the node's binaries when ``node``."""
         need = [self.etcd, self.kube_apiserver]
         if full:
             need += [self.kube_controller_manager, self.kube_scheduler, self.kwok, self.kwok_stages]
@@ -56,4 +95,14 @@ class Binaries:
         if missing:
             raise FileNotFoundError(
                 "control-plane binaries missing (run hack/build-binaries.sh): " + ", ".join(missing)
+            )
+        if node:
+            self.check_node()
+
+    def check_node(self) -> None:
+        """Raise FileNotFoundError naming the node binaries that are not built."""
+        if missing := self.missing_node():
+            raise FileNotFoundError(
+                "node binaries missing (run hack/build-binaries.sh, or e.g. "
+                "hack/build-binaries.sh etcdpod etcdbrctl coredns pause etcd-wrapper): " + ", ".join(missing)
             )

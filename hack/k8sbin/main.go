@@ -1,8 +1,10 @@
-// Command k8sbin is a multi-call binary for kube-apiserver, kube-controller-manager and kube-scheduler.
+// Command k8sbin is a multi-call binary for kube-apiserver, kube-controller-manager, kube-scheduler,
+// and the node agents kubelet and kube-proxy.
 // It dispatches on the basename of argv[0] (symlinks), or on its first argument.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +18,9 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 func main() {
@@ -32,8 +36,12 @@ func main() {
 		cmd = kcm.NewControllerManagerCommand()
 	case "kube-scheduler":
 		cmd = scheduler.NewSchedulerCommand()
+	case "kubelet":
+		cmd = kubelet.NewKubeletCommand(context.Background())
+	case "kube-proxy":
+		cmd = proxy.NewProxyCommand()
 	default:
-		fmt.Fprintf(os.Stderr, "k8sbin: unknown component %q (use kube-apiserver, kube-controller-manager or kube-scheduler)\n", name)
+		fmt.Fprintf(os.Stderr, "k8sbin: unknown component %q (use kube-apiserver, kube-controller-manager, kube-scheduler, kubelet or kube-proxy)\n", name)
 		os.Exit(2)
 	}
 	cmd.SetArgs(args)

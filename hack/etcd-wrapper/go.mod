@@ -1,0 +1,3 @@
+module druid.local/etcd-wrapper
+
+go 1.26

@@ -1,0 +1,3 @@
+module druid.local/pause
+
+go 1.26
