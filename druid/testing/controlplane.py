@@ -1,9 +1,13 @@
 """A real, local Kubernetes control plane on 127.0.0.1 for tests and demos.
 
-Two modes:
+Three modes:
 - ``apiserver``: etcd + kube-apiserver. Enough for CRDs, server-side apply, watches, leases.
 - ``full``: adds kube-controller-manager, kube-scheduler and kwok with one fake node and a default
-  StorageClass whose PVCs kwok binds, so StatefulSet pods get Bound PVCs and become Running/Ready.
+  StorageClass whose PVCs kwok binds, so StatefulSet pods get Bound PVCs and become Running/Ready
+  (simulated: no container runs).
+- ``node``: kube-controller-manager, kube-scheduler and a real node instead of kwok (containerd, kubelet,
+  kube-proxy, CoreDNS, a hostPath provisioner; see :mod:`druid.testing.node`): pods really run. Needs root;
+  the API server then advertises the pod bridge's gateway address, where a forwarder lets pods reach it.
 
 Binaries come from the per-version cache filled by ``hack/build-binaries.sh``. Everything binds to
 127.0.0.1 on free ports; certificates, kubeconfig, data and logs live in one temporary directory that
@@ -24,16 +28,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from druid.testing.binaries import Binaries
+from druid.testing.images import Image
 from druid.testing.pki import CertificateAuthority, write_rsa_key
 from druid.testing.process import Process
 
-Mode = Literal["apiserver", "full"]
+Mode = Literal["apiserver", "full", "node"]
 
 NODE_NAME = "kwok-node-0"
 STORAGE_CLASS = "kwok-volume"
@@ -84,6 +89,8 @@ class ControlPlane:
     binaries: Binaries = field(default_factory=Binaries.from_env)
     extra_args: dict[str, list[str]] = field(default_factory=dict)
     keep_dir: bool = False
+    # node mode: the images the node's containerd gets (druid.testing.images.node_images)
+    node_images: Mapping[str, Image] = field(default_factory=dict)
 
     workdir: Path = field(init=False)
     kubeconfig: Path = field(init=False)
@@ -92,14 +99,20 @@ class ControlPlane:
     processes: dict[str, Process] = field(init=False, default_factory=dict)
     startup_seconds: dict[str, float] = field(init=False, default_factory=dict)
     _ssl: ssl.SSLContext = field(init=False)
+    node: Any = field(init=False, default=None)  # druid.testing.node.Node in node mode
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> ControlPlane:
-        self.binaries.check(full=self.mode == "full")
+        self.binaries.check(full=self.mode != "apiserver", node=self.mode == "node")
         self.workdir = Path(tempfile.mkdtemp(prefix="druid-cp-"))
         try:
             t0 = time.monotonic()
+            if self.mode == "node":
+                from druid.testing.node import Node
+
+                self.node = Node(self.binaries, self.workdir / "node")
+                self.node.prepare_network()
             self._prepare()
             self._start("etcd")
             wait_until(self._etcd_healthy, 30, "etcd /health")
@@ -111,12 +124,21 @@ class ControlPlane:
                     self._start(name)
                 self._bootstrap_cluster()
                 self.startup_seconds["full"] = time.monotonic() - t0
+            elif self.mode == "node":
+                for name in ("kube-controller-manager", "kube-scheduler"):
+                    self._start(name)
+                self.node.start(self, self.node_images)
+                self._wait_default_service_account()
+                self.startup_seconds["node"] = time.monotonic() - t0
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.node is not None:
+            self.host_differences = self.node.stop()
+            self.node = None
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
         if not self.keep_dir and getattr(self, "workdir", None) is not None:
@@ -141,7 +163,12 @@ class ControlPlane:
         self.start_component(name)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes.values() if p.pid is not None]
+        own = [p.pid for p in self.processes.values() if p.pid is not None]
+        return own + (self.node.pids() if self.node is not None else [])
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        return self._ca
 
     def env(self) -> dict[str, str]:
         """Environment for a child process (e.g. druid) that should talk to this control plane."""
@@ -158,7 +185,7 @@ class ControlPlane:
             "apiserver",
             "kube-apiserver",
             dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-            ips=(LOOPBACK, "10.96.0.1"),
+            ips=(LOOPBACK, "10.96.0.1", *self._node_addresses()),
             server=True,
         )
         self._admin = ca.issue("admin", "admin", orgs=("system:masters",), client=True)
@@ -193,7 +220,7 @@ class ControlPlane:
                 str(self.binaries.kube_apiserver),
                 f"--etcd-servers={self.etcd_url}",
                 f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
+                f"--advertise-address={self._advertise_address()}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={self._serving.cert}",
@@ -213,6 +240,14 @@ class ControlPlane:
                 "--v=0",
             ],
         }
+        if self.mode == "node":
+            argv["kube-apiserver"] += [
+                # Never resolve node names through the machine's resolver.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={self._admin.cert}",
+                f"--kubelet-client-key={self._admin.key}",
+                f"--kubelet-certificate-authority={ca.pair.cert}",
+            ]
         if self.mode == "apiserver":
             # No kube-controller-manager, so no "default" ServiceAccount would ever appear.
             argv["kube-apiserver"].append("--disable-admission-plugins=ServiceAccount")
@@ -234,27 +269,45 @@ class ControlPlane:
                 f"--root-ca-file={ca.pair.cert}",
                 f"--service-account-private-key-file={self._sa_key}",
                 "--use-service-account-credentials=false",
+                # Its default (/usr/libexec/kubernetes/...) would be created on the host.
+                f"--flex-volume-plugin-dir={d / 'flexvolume'}",
             ]
             argv["kube-scheduler"] = [str(self.binaries.kube_scheduler), *common, f"--secure-port={free_port()}"]
-            stages = d / "kwok-stages.yaml"
-            stages.write_text(
-                "\n---\n".join((self.binaries.kwok_stages / s).read_text().strip() + "\n" for s in _KWOK_STAGES)
-            )
-            argv["kwok"] = [
-                str(self.binaries.kwok),
-                f"--kubeconfig={kc}",
-                f"--config={stages}",
-                "--manage-all-nodes=false",
-                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                "--cidr=10.244.0.0/16",
-                "--node-ip=10.0.0.1",
-                "--node-lease-duration-seconds=40",
-            ]
+            if self.mode == "full":
+                stages = d / "kwok-stages.yaml"
+                stages.write_text(
+                    "\n---\n".join((self.binaries.kwok_stages / s).read_text().strip() + "\n" for s in _KWOK_STAGES)
+                )
+                argv["kwok"] = [
+                    str(self.binaries.kwok),
+                    f"--kubeconfig={kc}",
+                    f"--config={stages}",
+                    "--manage-all-nodes=false",
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                    "--cidr=10.244.0.0/16",
+                    "--node-ip=10.0.0.1",
+                    "--node-lease-duration-seconds=40",
+                ]
         for name, args in argv.items():
             self.processes[name] = Process(name, [*args, *self.extra_args.get(name, [])], d / "logs" / f"{name}.log")
 
     def _start(self, name: str) -> None:
         self.processes[name].start()
+
+    def _node_addresses(self) -> tuple[str, ...]:
+        from druid.testing.node import GATEWAY
+
+        return (GATEWAY,) if self.mode == "node" else ()
+
+    def _advertise_address(self) -> str:
+        return (self._node_addresses() or (LOOPBACK,))[0]
+
+    def _wait_default_service_account(self) -> None:
+        wait_until(
+            lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
+            60,
+            "the default ServiceAccount (kube-controller-manager)",
+        )
 
     def _bootstrap_cluster(self) -> None:
         """Create the fake node and the default StorageClass, then wait until pods can run."""
@@ -291,11 +344,7 @@ class ControlPlane:
         }
         self.request("POST", "/api/v1/nodes", node)
         wait_until(self._node_ready, 60, f"node {NODE_NAME} Ready (kwok)")
-        wait_until(
-            lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
-            60,
-            "the default ServiceAccount (kube-controller-manager)",
-        )
+        self._wait_default_service_account()
 
     # ---------------------------------------------------------------- HTTP helpers (admin identity)
 

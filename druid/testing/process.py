@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -20,10 +21,11 @@ def _die_with_parent() -> None:
 
 
 class Process:
-    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
         self.log = log
+        self.env = env  # added to this process's environment
         self._popen: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -44,6 +46,7 @@ class Process:
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            env=None if self.env is None else {**os.environ, **self.env},
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
