@@ -1,13 +1,16 @@
 """The local demo behind README's first command.
 
-Brings up the full local control plane, installs druid's CRDs, runs ``druid run`` against it, applies a
-sample Etcd and waits until druid reports it Ready. Runs until Ctrl-C (or ``--exit-after`` seconds), then
-tears everything down.
+By default (real mode) it brings up the local control plane with a real node (:mod:`druid.testing.node`:
+containerd, kubelet, kube-proxy, CoreDNS, locally built images), installs druid's CRDs, runs unmodified
+``druid run`` with an image vector pointing at the local images, applies a sample Etcd, waits until druid
+reports it Ready — because the real backup-restore sidecar renews the member leases and etcd's pods are
+Ready — then writes a key through the client Service with ``etcdctl`` and reads it back, and prints how to
+do that yourself and how to ask ``druid status``. Runs until Ctrl-C (or ``--exit-after`` seconds), then tears
+everything down and puts the host back.
 
-kwok pods run no containers: there is no etcd and no backup-restore sidecar. The demo therefore renews the
-member (and snapshot) Leases the way the sidecar would (``druid.testing.sidecar.LeaseRenewer``); that is
-what lets druid's status go Ready. Everything else — the StatefulSet, Services, ConfigMap, Leases, PDB,
-RBAC, conditions — is druid's real work against a real API server.
+Where the machine cannot run a node (not root, no overlayfs or netfilter, missing packages) it says why and
+exits 2; ``--simulated`` runs the kwok mode instead: pods run no containers, so the demo renews the member
+(and snapshot) Leases the way the sidecar would (``druid.testing.sidecar.LeaseRenewer``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ from druid.runtime.objects import SECRETS
 from druid.testing.binaries import REPO
 from druid.testing.controlplane import LOOPBACK, ControlPlane, free_port, wait_until
 from druid.testing.crds import install_crds
+from druid.testing.etcdctl import ClientTLS
 from druid.testing.etcds import condition
 from druid.testing.kube import make_api_client
+from druid.testing.node import node_unsupported
+from druid.testing.realcluster import RealCluster
+from druid.testing.realetcd import etcdctl_for, until, wait_etcd
 from druid.testing.samples import tls_secrets
 from druid.testing.sidecar import LeaseRenewer
 from druid.testing.wait import eventually
@@ -113,17 +120,118 @@ async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: floa
     return 0
 
 
+async def _run_real(cluster: RealCluster, sample: Path, exit_after: float | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with await Kube.connect(str(cluster.kubeconfig)) as kube:
+        body = yaml.safe_load(sample.read_text())
+        meta, spec = body["metadata"], body["spec"]
+        ns, name = meta.setdefault("namespace", "default"), meta["name"]
+        store = (spec.get("backup") or {}).get("store")
+        if store and store.get("provider") == "Local" and not store.get("secretRef"):
+            # The sample's default host directory would be on the machine; give it a bucket in the workdir.
+            container, secret = cluster.bucket(ns, store.get("container"))
+            await kube.apply(SECRETS, secret, field_manager="druid-demo")
+            store["secretRef"] = {"name": secret["metadata"]["name"]}
+            print(f"Local backup bucket: {cluster.bucket_path(secret, container)}", flush=True)
+        tls = None
+        if "clientUrlTls" in (spec.get("etcd") or {}) or "peerUrlTls" in (spec.get("etcd") or {}):
+            secrets = {x["metadata"]["name"]: x for x in tls_secrets(name, ns)}
+            for secret in secrets.values():
+                await kube.apply(SECRETS, secret, field_manager="druid-demo")
+            if "clientUrlTls" in spec["etcd"]:
+                tls = ClientTLS.from_secrets(
+                    cluster.workdir / "demo-tls", secrets[f"{name}-ca"], secrets[f"{name}-client"]
+                )
+        await kube.apply(ETCDS, body, field_manager="druid-demo")
+        print(f"applied sample Etcd {ns}/{name} from {sample}", flush=True)
+        clock = time.monotonic()
+        print(
+            "waiting for real etcd pods (image start, backup-restore initialization, etcd start: ~20 s for one "
+            "member, ~2 min for three)",
+            flush=True,
+        )
+        etcd = await wait_etcd(kube, ns, name, timeout=600)
+        members = (etcd.get("status") or {}).get("members") or []
+        print(
+            f"Etcd {ns}/{name} is Ready: {len(members)}/{spec['replicas']} members ready "
+            f"({time.monotonic() - clock:.0f}s; leases renewed by the real backup-restore sidecar)",
+            flush=True,
+        )
+        ctl = await etcdctl_for(kube, cluster.binaries.etcdctl, ns, name, tls=tls)
+        await until(lambda: ctl.put("/demo/hello", "world"), timeout=60, what="a write through the Service")
+        print(
+            f"wrote /demo/hello=world and read back {ctl.get('/demo/hello')!r} through {ctl.endpoints[0]}", flush=True
+        )
+        flags = ""
+        if tls is not None:
+            flags = f" --cacert={tls.cacert} --cert={tls.cert} --key={tls.key} --insecure-skip-tls-verify"
+        print("try it:", flush=True)
+        print(f"  {ctl.binary} --endpoints={ctl.endpoints[0]}{flags} get /demo/hello", flush=True)
+        print(f"  {sys.executable} -m druid.cli.main status {ns}/{name} --kubeconfig {cluster.kubeconfig}", flush=True)
+        print("demo up; press Ctrl-C to stop", flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=exit_after)
+        except TimeoutError:
+            pass
+    return 0
+
+
+def main_real(args: argparse.Namespace) -> int:
+    reason = node_unsupported()
+    if reason is not None:
+        print(
+            f"this machine cannot run a real node: {reason}.\n"
+            "Run the simulated mode instead (kwok pods, no containers): hack/local-up.sh --simulated",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    cluster = RealCluster()
+    try:
+        t0 = time.monotonic()
+        cluster.start()
+        print(
+            f"control plane and real node ready in {cluster.timings['cluster']:.1f}s; KUBECONFIG={cluster.kubeconfig}",
+            flush=True,
+        )
+        if args.kubeconfig_out:
+            shutil.copyfile(cluster.kubeconfig, args.kubeconfig_out)
+        print(f"druid ready: http://{LOOPBACK}:{cluster.probe_port}/readyz (log: {cluster.workdir}/logs/druid.log)")
+        code = asyncio.run(_run_real(cluster, args.sample, args.exit_after))
+        print(f"demo ran {time.monotonic() - t0:.1f}s", flush=True)
+        if cluster.druid is not None and not cluster.druid.alive():
+            print(f"druid exited; last lines:\n{cluster.druid.tail()}", file=sys.stderr, flush=True)
+            return 1
+        return code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        cluster.stop()
+        if cluster.host_differences:
+            print(f"WARNING: the host still differs: {cluster.host_differences}", file=sys.stderr, flush=True)
+        print("demo stopped; node and control plane torn down, host restored", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m druid.testing.demo", description=__doc__)
     p.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, help="Etcd manifest to apply")
     p.add_argument("--exit-after", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--kubeconfig-out", type=Path, help="copy the admin kubeconfig here")
+    p.add_argument(
+        "--simulated", action="store_true", help="kwok pods (no containers; the demo renews the member leases)"
+    )
     args = p.parse_args(argv)
 
     def on_signal(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    if not args.simulated:
+        return main_real(args)
     cp = ControlPlane(mode="full")
     druid: subprocess.Popen[bytes] | None = None
     try:

@@ -8,6 +8,10 @@ Secrets (for an Etcd named N):
   N-client       tls.crt, tls.key     client cert backup-restore and etcd-wrapper use (clientTLSSecretRef)
   N-peer-ca      ca.crt               peer CA bundle (peerUrlTls.tlsCASecretRef)
   N-peer-server  tls.crt, tls.key     peer cert, serving and client use (peerUrlTls.serverTLSSecretRef)
+and, with ``backup=True``, for backup-restore's own server (backup.tls; a third CA):
+  N-backup-ca      ca.crt             CA bundle the wrapper trusts (backup.tls.tlsCASecretRef)
+  N-backup-server  tls.crt, tls.key   backup-restore's serving cert for ``N-local`` (serverTLSSecretRef)
+  N-backup-client  tls.crt, tls.key   client cert (clientTLSSecretRef)
 """
 
 from __future__ import annotations
@@ -52,6 +56,18 @@ def client_names(name: str, namespace: str) -> tuple[str, ...]:
     return (f"{name}-local", *service, *peer_names(name, namespace), "localhost")
 
 
+def _backup_secrets(name: str, namespace: str, workdir: Path) -> list[dict[str, Any]]:
+    ca = CertificateAuthority(workdir / "backup", common_name=f"{name}-backup-ca")
+    local = (f"{name}-local", "localhost")
+    server = ca.issue("server", f"{name}-backup-server", dns=local, ips=("127.0.0.1",), server=True, client=True)
+    client = ca.issue("client", f"{name}-backup-client", client=True)
+    return [
+        _secret(f"{name}-backup-ca", namespace, {"ca.crt": ca.pair.cert}),
+        _tls(f"{name}-backup-server", namespace, server),
+        _tls(f"{name}-backup-client", namespace, client),
+    ]
+
+
 def _secrets(name: str, namespace: str, workdir: Path) -> list[dict[str, Any]]:
     client_ca = CertificateAuthority(workdir / "client", common_name=f"{name}-ca")
     peer_ca = CertificateAuthority(workdir / "peer", common_name=f"{name}-peer-ca")
@@ -74,7 +90,9 @@ def _secrets(name: str, namespace: str, workdir: Path) -> list[dict[str, Any]]:
     ]
 
 
-def tls_secrets(name: str, namespace: str) -> list[dict[str, Any]]:
-    """The five TLS Secrets of the sample Etcd ``name`` in ``namespace`` (key material never touches the repo)."""
+def tls_secrets(name: str, namespace: str, *, backup: bool = False) -> list[dict[str, Any]]:
+    """The five TLS Secrets of the sample Etcd ``name`` in ``namespace`` (eight with ``backup``); key material
+    never touches the repo."""
     with tempfile.TemporaryDirectory(prefix="druid-sample-pki-") as workdir:
-        return _secrets(name, namespace, Path(workdir))
+        out = _secrets(name, namespace, Path(workdir))
+        return out + _backup_secrets(name, namespace, Path(workdir)) if backup else out

@@ -9,7 +9,16 @@ from pathlib import Path
 
 def test_demo_brings_up_the_plane_runs_druid_applies_the_sample_and_tears_down(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "druid.testing.demo", "--exit-after", "3", "--kubeconfig-out", str(tmp_path / "kc")],
+        [
+            sys.executable,
+            "-m",
+            "druid.testing.demo",
+            "--simulated",
+            "--exit-after",
+            "3",
+            "--kubeconfig-out",
+            str(tmp_path / "kc"),
+        ],
         capture_output=True,
         text=True,
         timeout=180,

@@ -1,0 +1,98 @@
+"""Waits and look-ups for end-to-end tests against real etcd pods (see :mod:`druid.testing.realcluster`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from druid.api import constants as c
+from druid.api import names
+from druid.api.resources import ETCDS
+from druid.runtime.client import Kube
+from druid.runtime.objects import LEASES, PODS, SERVICES, Obj
+from druid.testing.etcdctl import ClientTLS, Etcdctl
+from druid.testing.etcds import condition
+from druid.testing.wait import eventually
+
+
+def conditions(etcd: Obj) -> dict[str, str]:
+    return {x["type"]: x["status"] for x in (etcd.get("status") or {}).get("conditions") or []}
+
+
+def pod_ready(pod: Obj) -> bool:
+    return any(
+        x.get("type") == "Ready" and x.get("status") == "True"
+        for x in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+async def wait_etcd(kube: Kube, namespace: str, name: str, *, timeout: float, what: str = "Ready", **want: str) -> Obj:
+    """Wait until the Etcd's conditions have the wanted statuses (default Ready and AllMembersReady True,
+    status.ready true) and return it."""
+    want = want or {c.CONDITION_READY: "True", c.CONDITION_ALL_MEMBERS_READY: "True"}
+
+    async def probe() -> Obj | None:
+        etcd = await kube.get(ETCDS, name, namespace)
+        conds = conditions(etcd)
+        if all(conds.get(t) == s for t, s in want.items()):
+            if want.get(c.CONDITION_READY) != "True" or (etcd.get("status") or {}).get("ready"):
+                return etcd
+        return None
+
+    return await eventually(probe, timeout=timeout, what=f"Etcd {namespace}/{name} {what} {want}", interval=0.5)
+
+
+async def member_pods(kube: Kube, namespace: str, name: str) -> list[Obj]:
+    pods = (await kube.list(PODS, namespace, label_selector=names.selector_string(names.default_labels(name))))["items"]
+    return sorted(pods, key=lambda p: p["metadata"]["name"])
+
+
+async def pod_ips(kube: Kube, namespace: str, name: str) -> dict[str, str]:
+    return {
+        p["metadata"]["name"]: p["status"]["podIP"]
+        for p in await member_pods(kube, namespace, name)
+        if p.get("status", {}).get("podIP")
+    }
+
+
+async def client_endpoint(kube: Kube, namespace: str, name: str, port: int = 2379, tls: bool = False) -> str:
+    svc = await kube.get(SERVICES, f"{name}-client", namespace)
+    return f"{'https' if tls else 'http'}://{svc['spec']['clusterIP']}:{port}"
+
+
+async def etcdctl_for(
+    kube: Kube, binary: Any, namespace: str, name: str, *, tls: ClientTLS | None = None, member: str | None = None
+) -> Etcdctl:
+    """An etcdctl against the client Service, or against one member's pod address."""
+    scheme = "https" if tls else "http"
+    if member is None:
+        endpoint = await client_endpoint(kube, namespace, name, tls=tls is not None)
+    else:
+        endpoint = f"{scheme}://{(await pod_ips(kube, namespace, name))[member]}:2379"
+    return Etcdctl(binary, (endpoint,), tls)
+
+
+async def lease_holder(kube: Kube, namespace: str, lease: str) -> str | None:
+    got = await kube.get_or_none(LEASES, lease, namespace)
+    return None if got is None else (got.get("spec") or {}).get("holderIdentity")
+
+
+async def until(probe: Any, *, timeout: float, what: str, interval: float = 1.0) -> Any:
+    """:func:`eventually` for synchronous probes (etcdctl calls) run in a thread."""
+
+    async def call() -> Any:
+        return await asyncio.to_thread(probe)
+
+    return await eventually(call, timeout=timeout, what=what, interval=interval)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> float:
+        return round(time.monotonic() - self.t0, 1)
+
+
+__all__ = ["Stopwatch", "condition", "conditions", "etcdctl_for", "member_pods", "pod_ips", "until", "wait_etcd"]
