@@ -174,3 +174,25 @@ class RealCluster:
 
     def bucket_path(self, secret: dict[str, Any], container: str) -> Path:
         return Path(base64.b64decode(secret["data"]["hostPath"]).decode()) / container
+
+    def local_store(self, namespace: str, prefix: str) -> LocalStore:
+        """A fresh Local bucket as an Etcd's ``backup.store`` (create ``secret`` before the Etcd)."""
+        container, secret = self.bucket(namespace)
+        spec = {
+            "provider": "Local",
+            "container": container,
+            "prefix": prefix,
+            "secretRef": {"name": secret["metadata"]["name"]},
+        }
+        return LocalStore(spec, secret, self.bucket_path(secret, container))
+
+
+@dataclass(frozen=True)
+class LocalStore:
+    spec: dict[str, Any]  # the StoreSpec (wire form)
+    secret: dict[str, Any]  # the Secret naming the host directory of the bucket
+    path: Path  # the bucket on the host
+
+    def snapshots(self, kind: str) -> list[Path]:
+        """Snapshot files of ``kind`` ("Full" or "Incr") anywhere under the bucket."""
+        return sorted(p for p in self.path.rglob(f"{kind}-*") if p.is_file())

@@ -8,7 +8,7 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.api import names
-from druid.api.resources import ETCDS
+from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import LEASES, PODS, SERVICES, Obj
 from druid.testing.etcdctl import ClientTLS, Etcdctl
@@ -96,3 +96,26 @@ class Stopwatch:
 
 
 __all__ = ["Stopwatch", "condition", "conditions", "etcdctl_for", "member_pods", "pod_ips", "until", "wait_etcd"]
+
+
+async def on_demand_full_snapshot(kube: Kube, namespace: str, etcd: str, task: str, timeout: float = 120) -> Obj:
+    """Create an EtcdOpsTask asking for a full snapshot and wait until it Succeeded (fail fast on Failed/Rejected)."""
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_ETCD_OPS_TASK,
+        "metadata": {"name": task, "namespace": namespace},
+        "spec": {"etcdName": etcd, "config": {"onDemandSnapshot": {"type": "full"}}},
+    }
+    await kube.create(ETCD_OPS_TASKS, body)
+    return await wait_task(kube, namespace, task, timeout=timeout)
+
+
+async def wait_task(kube: Kube, namespace: str, task: str, timeout: float) -> Obj:
+    async def succeeded() -> Obj | None:
+        got = await kube.get(ETCD_OPS_TASKS, task, namespace)
+        state = (got.get("status") or {}).get("state")
+        if state in ("Failed", "Rejected"):
+            raise AssertionError(f"EtcdOpsTask {namespace}/{task} {state}: {got.get('status')}")
+        return got if state == "Succeeded" else None
+
+    return await eventually(succeeded, timeout=timeout, what=f"EtcdOpsTask {namespace}/{task} Succeeded", interval=0.5)

@@ -3,46 +3,38 @@ their revisions, BackupReady goes True, and an on-demand full snapshot (EtcdOpsT
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from druid.api import constants as c
-from druid.api.resources import ETCD_OPS_TASKS, ETCDS
+from druid.api.resources import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import SECRETS
 from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, etcdctl_for, lease_holder, until, wait_etcd
+from druid.testing.realetcd import (
+    Stopwatch,
+    etcdctl_for,
+    lease_holder,
+    on_demand_full_snapshot,
+    until,
+    wait_etcd,
+)
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def snapshots(bucket: Path, kind: str) -> list[Path]:
-    """Snapshot files of ``kind`` ("Full" or "Incr") anywhere under the bucket."""
-    return sorted(p for p in bucket.rglob(f"{kind}-*") if p.is_file())
-
-
-def local_store(container: str, secret: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {
-        "provider": "Local",
-        "container": container,
-        "prefix": prefix,
-        "secretRef": {"name": secret["metadata"]["name"]},
-    }
 
 
 async def test_full_and_delta_snapshots_leases_backup_ready_and_on_demand_full(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-backup"
-    container, secret = real_cluster.bucket(ns)
-    await rkube.create(SECRETS, secret)
-    bucket = real_cluster.bucket_path(secret, container)
+    store = real_cluster.local_store(ns, f"{ns}--{name}")
+    await rkube.create(SECRETS, store.secret)
+    bucket = store.path
     backup = {
-        "store": local_store(container, secret, f"{ns}--{name}"),
+        "store": store.spec,
         "fullSnapshotSchedule": "0 */1 * * *",
         "deltaSnapshotPeriod": "5s",
     }
@@ -52,14 +44,14 @@ async def test_full_and_delta_snapshots_leases_backup_ready_and_on_demand_full(
     figures["1 member with Local backups: create -> Ready, s"] = clock()
 
     # The first full snapshot is taken when the member starts.
-    await eventually(lambda: _async(snapshots(bucket, "Full")), timeout=120, what=f"a full snapshot in {bucket}")
+    await eventually(lambda: _async(store.snapshots("Full")), timeout=120, what=f"a full snapshot in {bucket}")
 
     ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
     await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
     for i in range(1, 20):
         ctl.put(f"/e2e/k{i}", f"v{i}")
     revision = ctl.revision()
-    await eventually(lambda: _async(snapshots(bucket, "Incr")), timeout=90, what=f"a delta snapshot in {bucket}")
+    await eventually(lambda: _async(store.snapshots("Incr")), timeout=90, what=f"a delta snapshot in {bucket}")
 
     async def delta_lease_at_revision() -> int | None:
         holder = await lease_holder(rkube, ns, f"{name}-delta-snap")
@@ -76,29 +68,11 @@ async def test_full_and_delta_snapshots_leases_backup_ready_and_on_demand_full(
 
     # On demand: an EtcdOpsTask asks the real sidecar for a full snapshot; one more Full file appears, and the
     # full snapshot lease moves to the current revision.
-    fulls = len(snapshots(bucket, "Full"))
-    task = {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND_ETCD_OPS_TASK,
-        "metadata": {"name": "full-now", "namespace": ns},
-        "spec": {"etcdName": name, "config": {"onDemandSnapshot": {"type": "full"}}},
-    }
+    fulls = len(store.snapshots("Full"))
     clock = Stopwatch()
-    await rkube.create(ETCD_OPS_TASKS, task)
-
-    async def succeeded() -> dict[str, Any] | None:
-        got = await rkube.get(ETCD_OPS_TASKS, "full-now", ns)
-        state = (got.get("status") or {}).get("state")
-        assert state not in ("Failed", "Rejected"), got.get("status")
-        return got if state == "Succeeded" else None
-
-    try:
-        await eventually(succeeded, timeout=120, what="EtcdOpsTask full-now Succeeded", interval=0.5)
-    except AssertionError:
-        print((await rkube.get(ETCD_OPS_TASKS, "full-now", ns)).get("status"))
-        raise
+    await on_demand_full_snapshot(rkube, ns, name, "full-now")
     figures["on-demand full snapshot (EtcdOpsTask) -> Succeeded, s"] = clock()
-    assert len(snapshots(bucket, "Full")) == fulls + 1
+    assert len(store.snapshots("Full")) == fulls + 1
     now = ctl.revision()
 
     async def full_lease_current() -> bool:

@@ -1,0 +1,60 @@
+"""Hibernation: scaling to 0 takes a final full snapshot through the real sidecar (EtcdOpsTask) before the
+StatefulSet goes to 0; waking to 3 restores the keys on every member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from druid.api.resources import ETCD_OPS_TASKS, ETCDS
+from druid.runtime.client import Kube
+from druid.runtime.objects import SECRETS, STATEFULSETS
+from druid.testing.etcds import etcd_manifest
+from druid.testing.realcluster import RealCluster
+from druid.testing.realetcd import Stopwatch, etcdctl_for, member_pods, until, wait_etcd, wait_task
+from druid.testing.wait import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_hibernate_with_final_snapshot_then_wake_to_three(
+    real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
+) -> None:
+    name = "etcd-hibernate"
+    store = real_cluster.local_store(ns, f"{ns}--{name}")
+    await rkube.create(SECRETS, store.secret)
+    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup={"store": store.spec}))
+    await wait_etcd(rkube, ns, name, timeout=300)
+    ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
+    await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
+    for i in range(1, 30):
+        ctl.put(f"/e2e/k{i}", f"v{i}")
+    fulls = len(store.snapshots("Full"))
+
+    clock = Stopwatch()
+    await rkube.merge_patch(ETCDS, name, {"spec": {"replicas": 0}}, ns)
+
+    async def presync_task() -> dict[str, Any] | None:
+        tasks = (await rkube.list(ETCD_OPS_TASKS, ns))["items"]
+        return next((t for t in tasks if t["metadata"]["name"].startswith("presync-snapshot-hibernation")), None)
+
+    task = await eventually(presync_task, timeout=60, what="the hibernation snapshot EtcdOpsTask", interval=0.5)
+    await wait_task(rkube, ns, task["metadata"]["name"], timeout=120)
+
+    async def scaled_to_zero() -> bool:
+        sts = await rkube.get(STATEFULSETS, name, ns)
+        return sts["spec"]["replicas"] == 0 and not await member_pods(rkube, ns, name)
+
+    await eventually(scaled_to_zero, timeout=120, what="StatefulSet at 0 and no pods", interval=1)
+    figures["hibernate (final snapshot, StatefulSet 0, pods gone), s"] = clock()
+    assert len(store.snapshots("Full")) > fulls, "the final full snapshot is in the bucket"
+
+    clock = Stopwatch()
+    await rkube.merge_patch(ETCDS, name, {"spec": {"replicas": 3}}, ns)
+    await wait_etcd(rkube, ns, name, timeout=600, what="awake with 3 members", members=3)
+    figures["wake 0->3: patch -> Ready, s"] = clock()
+    for i in range(3):
+        member = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name, member=f"{name}-{i}")
+        await until(lambda m=member: m.get("/e2e/k29") == "v29", timeout=60, what=f"keys on member {i}")
+        assert all(member.get(f"/e2e/k{j}") == f"v{j}" for j in range(30))
