@@ -27,13 +27,24 @@ def pod_ready(pod: Obj) -> bool:
     )
 
 
-async def wait_etcd(kube: Kube, namespace: str, name: str, *, timeout: float, what: str = "Ready", **want: str) -> Obj:
+async def wait_etcd(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    what: str = "Ready",
+    members: int | None = None,
+    **want: str,
+) -> Obj:
     """Wait until the Etcd's conditions have the wanted statuses (default Ready and AllMembersReady True,
-    status.ready true) and return it."""
+    status.ready true) — and, with ``members``, that many members in its status — and return it."""
     want = want or {c.CONDITION_READY: "True", c.CONDITION_ALL_MEMBERS_READY: "True"}
 
     async def probe() -> Obj | None:
         etcd = await kube.get(ETCDS, name, namespace)
+        if members is not None and len((etcd.get("status") or {}).get("members") or []) != members:
+            return None
         conds = conditions(etcd)
         if all(conds.get(t) == s for t, s in want.items()):
             if want.get(c.CONDITION_READY) != "True" or (etcd.get("status") or {}).get("ready"):
@@ -119,3 +130,32 @@ async def wait_task(kube: Kube, namespace: str, task: str, timeout: float) -> Ob
         return got if state == "Succeeded" else None
 
     return await eventually(succeeded, timeout=timeout, what=f"EtcdOpsTask {namespace}/{task} Succeeded", interval=0.5)
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes, MiB (VmRSS from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/status").read().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def pod_pids(pod_uid: str, root: str = "/sys/fs/cgroup/memory/kubepods") -> list[int]:
+    """Every process in a pod's cgroup (cgroup v1, kubelet's cgroupfs layout)."""
+    import os
+
+    found: list[int] = []
+    for dirpath, dirs, _files in os.walk(root):
+        if os.path.basename(dirpath) == f"pod{pod_uid}":
+            for sub, _d, _f in os.walk(dirpath):
+                try:
+                    found += [int(p) for p in open(os.path.join(sub, "cgroup.procs")).read().split()]
+                except OSError:
+                    continue
+            dirs.clear()
+    return sorted(set(found))

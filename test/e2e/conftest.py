@@ -71,7 +71,8 @@ async def rkube(real_cluster: RealCluster) -> AsyncIterator[Kube]:
 
 @pytest.fixture
 async def ns(rkube: Kube) -> AsyncIterator[str]:
-    """A fresh namespace; afterwards its Etcds are deleted and their pods gone before the namespace goes."""
+    """A fresh namespace; afterwards its Etcds are deleted and no pod of it runs any more before the namespace
+    goes (finished Job pods may stay until the namespace takes them)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     await rkube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
@@ -81,10 +82,11 @@ async def ns(rkube: Kube) -> AsyncIterator[str]:
         except ApiError:
             pass
 
-    async def no_pods() -> bool:
-        return not (await rkube.list(PODS, name))["items"]
+    async def nothing_running() -> bool:
+        pods = (await rkube.list(PODS, name))["items"]
+        return not [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
 
     try:
-        await eventually(no_pods, timeout=120, what=f"pods in {name} gone", interval=1)
+        await eventually(nothing_running, timeout=120, what=f"running pods in {name} gone", interval=1)
     finally:
         await rkube.delete(NAMESPACES, name)

@@ -79,7 +79,7 @@ async def run_probe(rkube: Kube, ns: str, image: str, name: str) -> str:
     """A pod that asks CoreDNS at the gateway and then the outside host; returns what it saw."""
     script = (
         f"(nslookup kubernetes.default.svc.cluster.local {GATEWAY} >/dev/null 2>&1 && echo dns=ok || echo dns=fail; "
-        f"printf 'GET /{name} HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {OUTSIDE_ADDR} {PORT} | grep -q '200 OK' "
+        f"printf 'GET /{name} HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {OUTSIDE_ADDR} {PORT} | grep -q '^HTTP/1' "
         "&& echo outside=reached || echo outside=blocked) > /dev/termination-log"
     )
     pod = {

@@ -1,5 +1,5 @@
-"""Hibernation: scaling to 0 takes a final full snapshot through the real sidecar (EtcdOpsTask) before the
-StatefulSet goes to 0; waking to 3 restores the keys on every member."""
+"""Hibernation of a three-member cluster: scaling to 0 takes a final full snapshot through the real sidecar
+(EtcdOpsTask) before the StatefulSet goes to 0; waking it to 3 brings the keys back on every member."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from druid.testing.wait import eventually
 pytestmark = pytest.mark.e2e
 
 
-async def test_hibernate_with_final_snapshot_then_wake_to_three(
+async def test_hibernate_three_with_final_snapshot_then_wake_to_three(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-hibernate"
     store = real_cluster.local_store(ns, f"{ns}--{name}")
     await rkube.create(SECRETS, store.secret)
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup={"store": store.spec}))
-    await wait_etcd(rkube, ns, name, timeout=300)
+    await rkube.create(ETCDS, etcd_manifest(name, ns, 3, backup={"store": store.spec}))
+    await wait_etcd(rkube, ns, name, timeout=480, members=3)
     ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
     await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
     for i in range(1, 30):

@@ -8,7 +8,17 @@ from druid.api.resources import ETCDS
 from druid.runtime.client import Kube
 from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, etcdctl_for, lease_holder, member_pods, pod_ready, until, wait_etcd
+from druid.testing.realetcd import (
+    Stopwatch,
+    etcdctl_for,
+    lease_holder,
+    member_pods,
+    pod_pids,
+    pod_ready,
+    rss_mib,
+    until,
+    wait_etcd,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,3 +47,12 @@ async def test_one_member_ready_and_serves_keys(
     assert int(member_id, 16) == int(members[0]["ID"], 16)
     assert int(cluster_id, 16) == int(ctl.cluster_id(), 16)
     assert [m["name"] for m in etcd["status"]["members"]] == ["etcd-one-0"]
+
+    # Memory: the node's own processes and one member pod (etcd-wrapper + etcd, backup-restore, pause).
+    node = real_cluster.cp.node
+    assert node is not None
+    for name in ("containerd", "kubelet", "kube-proxy", "coredns"):
+        figures[f"RSS {name}, MiB"] = rss_mib([p.pid for p in [node.processes[name]] if p.pid is not None])
+    pids = pod_pids(pods[0]["metadata"]["uid"])
+    assert pids, "the member pod's processes are in its cgroup"
+    figures["RSS of one member pod (all its processes), MiB"] = rss_mib(pids)
