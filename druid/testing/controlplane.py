@@ -31,12 +31,15 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from druid.testing.binaries import Binaries
 from druid.testing.images import Image
 from druid.testing.pki import CertificateAuthority, write_rsa_key
 from druid.testing.process import Process
+
+if TYPE_CHECKING:
+    from druid.testing.node import Node
 
 Mode = Literal["apiserver", "full", "node"]
 
@@ -99,7 +102,8 @@ class ControlPlane:
     processes: dict[str, Process] = field(init=False, default_factory=dict)
     startup_seconds: dict[str, float] = field(init=False, default_factory=dict)
     _ssl: ssl.SSLContext = field(init=False)
-    node: Any = field(init=False, default=None)  # druid.testing.node.Node in node mode
+    node: Node | None = field(init=False, default=None)  # the real node, in node mode
+    host_differences: list[str] = field(init=False, default_factory=list)  # after stop(): what the node left
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -124,7 +128,7 @@ class ControlPlane:
                     self._start(name)
                 self._bootstrap_cluster()
                 self.startup_seconds["full"] = time.monotonic() - t0
-            elif self.mode == "node":
+            elif self.node is not None:
                 for name in ("kube-controller-manager", "kube-scheduler"):
                     self._start(name)
                 self.node.start(self, self.node_images)
@@ -138,7 +142,7 @@ class ControlPlane:
     def stop(self) -> None:
         if self.node is not None:
             self.host_differences = self.node.stop()
-            self.node = None
+            self.node = None  # the host is put back once
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
         if not self.keep_dir and getattr(self, "workdir", None) is not None:

@@ -126,6 +126,14 @@ class Node:
 
     def _install_guard(self) -> None:
         """Pods talk to each other, to the gateway (API server forwarder, DNS) and nothing else."""
+        # A run killed before its tear-down may have left the guard behind: ours by name, replace it.
+        for stale in (
+            ("-D", "FORWARD", "-j", GUARD_CHAIN),
+            ("-D", "INPUT", "-i", BRIDGE, "!", "-d", GATEWAY, "-j", "DROP"),
+            ("-F", GUARD_CHAIN),
+            ("-X", GUARD_CHAIN),
+        ):
+            _run("iptables", "-w", *stale, check=False)
         rules = [
             ("-N", GUARD_CHAIN),
             ("-A", GUARD_CHAIN, "-i", BRIDGE, "-o", BRIDGE, "-j", "RETURN"),
@@ -178,7 +186,7 @@ class Node:
         )
         self._kube_proxy_config()
         self._add("kube-proxy", [str(self.binaries.kube_proxy), f"--config={d / 'kube-proxy-config.yaml'}", "--v=1"])
-        self._coredns_config()
+        self._coredns_config(cp.kubeconfig)
         self._add("coredns", [str(self.binaries.coredns), "-conf", str(d / "Corefile")])
         self._add(
             "provisioner",
@@ -337,11 +345,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         }
         (d / "kube-proxy-config.yaml").write_text(_yaml(cfg))
 
-    def _coredns_config(self) -> None:
+    def _coredns_config(self, kubeconfig: Path) -> None:
+        """CoreDNS answers ``cluster.local`` (and reverse zones) from the API server, with no upstream."""
         d = self.workdir
         self.dns_health_port = free_port()
         self.dns_ready_port = free_port()
-        kubeconfig = d.parent / "kubeconfig" if (d.parent / "kubeconfig").exists() else d / "kubeconfig-proxy"
         (d / "Corefile").write_text(
             f""".:53 {{
     bind {GATEWAY}

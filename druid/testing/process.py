@@ -12,7 +12,7 @@ from typing import IO
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child between fork and exec: SIGKILL it if the parent goes away (even on kill -9).
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -47,7 +47,7 @@ class Process:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             env=None if self.env is None else {**os.environ, **self.env},
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             start_new_session=True,
         )
 

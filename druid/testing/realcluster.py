@@ -146,7 +146,7 @@ class RealCluster:
         cp = getattr(self, "cp", None)
         if cp is not None:
             cp.stop()
-            self.host_differences = list(getattr(cp, "host_differences", []))
+            self.host_differences = list(cp.host_differences)
 
     def __enter__(self) -> RealCluster:
         return self.start()

@@ -10,9 +10,10 @@ from druid.api import constants as c
 from druid.api import names
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import LEASES, PODS, SERVICES, Obj
+from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj
 from druid.testing.etcdctl import ClientTLS, Etcdctl
-from druid.testing.etcds import condition
+from druid.testing.etcds import condition, etcd_manifest
+from druid.testing.realcluster import LocalStore, RealCluster
 from druid.testing.wait import eventually
 
 
@@ -159,3 +160,40 @@ def pod_pids(pod_uid: str, root: str = "/sys/fs/cgroup/memory/kubepods") -> list
                     continue
             dirs.clear()
     return sorted(set(found))
+
+
+async def backed_up_etcd(
+    cluster: RealCluster,
+    kube: Kube,
+    namespace: str,
+    name: str,
+    replicas: int = 1,
+    *,
+    timeout: float = 300,
+    **backup: Any,
+) -> tuple[LocalStore, Etcdctl]:
+    """An Etcd backed up to a fresh Local bucket (``backup``: more ``spec.backup`` fields), Ready with all its
+    members; returns the bucket and an etcdctl against its client Service."""
+    store = cluster.local_store(namespace, f"{namespace}--{name}")
+    await kube.create(SECRETS, store.secret)
+    await kube.create(ETCDS, etcd_manifest(name, namespace, replicas, backup={"store": store.spec, **backup}))
+    await wait_etcd(kube, namespace, name, timeout=timeout, members=replicas)
+    return store, await etcdctl_for(kube, cluster.binaries.etcdctl, namespace, name)
+
+
+async def write_keys(ctl: Etcdctl, n: int, prefix: str = "/e2e/k") -> int:
+    """Write ``<prefix>0..n-1`` = ``v0..`` (the first write retried while the Service settles); returns the
+    revision after the last write."""
+    await until(lambda: ctl.put(f"{prefix}0", "v0"), timeout=30, what=f"a first write through {ctl.endpoints}")
+    revision = 0
+    for i in range(1, n):
+        revision = ctl.put(f"{prefix}{i}", f"v{i}")
+    return revision
+
+
+async def assert_keys(ctl: Etcdctl, n: int, prefix: str = "/e2e/k", timeout: float = 60) -> None:
+    """All keys of :func:`write_keys` read back (waiting for the last one first, e.g. on a new member)."""
+    last = f"{prefix}{n - 1}"
+    await until(lambda: ctl.get(last) == f"v{n - 1}", timeout=timeout, what=f"{last} through {ctl.endpoints}")
+    missing = [i for i in range(n) if ctl.get(f"{prefix}{i}") != f"v{i}"]
+    assert not missing, f"keys missing or wrong through {ctl.endpoints}: {missing}"

@@ -8,18 +8,15 @@ from typing import Any
 import pytest
 
 from druid.api import constants as c
-from druid.api.resources import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import SECRETS
-from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
 from druid.testing.realetcd import (
     Stopwatch,
-    etcdctl_for,
+    backed_up_etcd,
     lease_holder,
     on_demand_full_snapshot,
-    until,
     wait_etcd,
+    write_keys,
 )
 from druid.testing.wait import eventually
 
@@ -30,27 +27,17 @@ async def test_full_and_delta_snapshots_leases_backup_ready_and_on_demand_full(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-backup"
-    store = real_cluster.local_store(ns, f"{ns}--{name}")
-    await rkube.create(SECRETS, store.secret)
-    bucket = store.path
-    backup = {
-        "store": store.spec,
-        "fullSnapshotSchedule": "0 */1 * * *",
-        "deltaSnapshotPeriod": "5s",
-    }
     clock = Stopwatch()
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup=backup))
-    await wait_etcd(rkube, ns, name, timeout=300)
+    store, ctl = await backed_up_etcd(
+        real_cluster, rkube, ns, name, fullSnapshotSchedule="0 */1 * * *", deltaSnapshotPeriod="5s"
+    )
     figures["1 member with Local backups: create -> Ready, s"] = clock()
+    bucket = store.path
 
     # The first full snapshot is taken when the member starts.
     await eventually(lambda: _async(store.snapshots("Full")), timeout=120, what=f"a full snapshot in {bucket}")
 
-    ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
-    await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
-    for i in range(1, 20):
-        ctl.put(f"/e2e/k{i}", f"v{i}")
-    revision = ctl.revision()
+    revision = await write_keys(ctl, 20)
     await eventually(lambda: _async(store.snapshots("Incr")), timeout=90, what=f"a delta snapshot in {bucket}")
 
     async def delta_lease_at_revision() -> int | None:

@@ -8,10 +8,9 @@ import pytest
 
 from druid.api.resources import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import JOBS, SECRETS
-from druid.testing.etcds import etcd_manifest
+from druid.runtime.objects import JOBS
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, etcdctl_for, until, wait_etcd
+from druid.testing.realetcd import Stopwatch, backed_up_etcd, write_keys
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
@@ -23,15 +22,11 @@ async def test_compaction_job_compacts_the_bucket_and_sets_the_condition(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-compact"
-    store = real_cluster.local_store(ns, f"{ns}--{name}")
-    await rkube.create(SECRETS, store.secret)
-    backup = {"store": store.spec, "deltaSnapshotPeriod": "5s", "snapshotCompaction": {"eventsThreshold": 20}}
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup=backup))
-    await wait_etcd(rkube, ns, name, timeout=300)
-    ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
-    await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
-    for i in range(1, 60):
-        ctl.put(f"/e2e/k{i}", f"v{i}")
+    compaction = {"eventsThreshold": 20}
+    store, ctl = await backed_up_etcd(
+        real_cluster, rkube, ns, name, deltaSnapshotPeriod="5s", snapshotCompaction=compaction
+    )
+    await write_keys(ctl, 60)
     fulls = len(store.snapshots("Full"))
     clock = Stopwatch()
     seen_jobs: set[str] = set()

@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from druid.api import constants as c
-from druid.api.resources import ETCD_COPY_BACKUPS_TASKS, ETCDS
+from druid.api.resources import ETCD_COPY_BACKUPS_TASKS
 from druid.runtime.client import Kube
 from druid.runtime.objects import SECRETS
-from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, etcdctl_for, on_demand_full_snapshot, until, wait_etcd
+from druid.testing.realetcd import Stopwatch, backed_up_etcd, on_demand_full_snapshot, write_keys
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
@@ -23,14 +22,10 @@ async def test_copy_task_copies_a_bucket_into_another(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-source"
-    source = real_cluster.local_store(ns, f"{ns}--{name}")
+    source, ctl = await backed_up_etcd(real_cluster, rkube, ns, name)
     target = real_cluster.local_store(ns, f"{ns}--{name}")
-    for store in (source, target):
-        await rkube.create(SECRETS, store.secret)
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup={"store": source.spec}))
-    await wait_etcd(rkube, ns, name, timeout=300)
-    ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
-    await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
+    await rkube.create(SECRETS, target.secret)
+    await write_keys(ctl, 1)
     await on_demand_full_snapshot(rkube, ns, name, "full-before-copy")
     source_files = {p.name for p in source.snapshots("Full")}
     assert source_files and not target.snapshots("Full")

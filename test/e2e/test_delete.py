@@ -15,14 +15,12 @@ from druid.runtime.objects import (
     PVCS,
     ROLEBINDINGS,
     ROLES,
-    SECRETS,
     SERVICEACCOUNTS,
     SERVICES,
     STATEFULSETS,
 )
-from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, wait_etcd
+from druid.testing.realetcd import Stopwatch, backed_up_etcd
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +32,7 @@ async def test_delete_removes_what_druid_made_and_keeps_the_volumes(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-delete"
-    store = real_cluster.local_store(ns, f"{ns}--{name}")
-    await rkube.create(SECRETS, store.secret)
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 1, backup={"store": store.spec}))
-    await wait_etcd(rkube, ns, name, timeout=300)
+    store, _ = await backed_up_etcd(real_cluster, rkube, ns, name)
     selector = names.selector_string(names.default_labels(name))
     before = {res.kind: len((await rkube.list(res, ns, label_selector=selector))["items"]) for res in MANAGED}
     assert before["StatefulSet"] == 1 and before["Pod"] == 1 and before["Lease"] >= 3, before

@@ -9,10 +9,18 @@ import pytest
 
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import SECRETS, STATEFULSETS
-from druid.testing.etcds import etcd_manifest
+from druid.runtime.objects import STATEFULSETS
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, etcdctl_for, member_pods, until, wait_etcd, wait_task
+from druid.testing.realetcd import (
+    Stopwatch,
+    assert_keys,
+    backed_up_etcd,
+    etcdctl_for,
+    member_pods,
+    wait_etcd,
+    wait_task,
+    write_keys,
+)
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
@@ -22,14 +30,8 @@ async def test_hibernate_three_with_final_snapshot_then_wake_to_three(
     real_cluster: RealCluster, rkube: Kube, ns: str, figures: dict[str, object]
 ) -> None:
     name = "etcd-hibernate"
-    store = real_cluster.local_store(ns, f"{ns}--{name}")
-    await rkube.create(SECRETS, store.secret)
-    await rkube.create(ETCDS, etcd_manifest(name, ns, 3, backup={"store": store.spec}))
-    await wait_etcd(rkube, ns, name, timeout=480, members=3)
-    ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name)
-    await until(lambda: ctl.put("/e2e/k0", "v0"), timeout=30, what="a first write")
-    for i in range(1, 30):
-        ctl.put(f"/e2e/k{i}", f"v{i}")
+    store, ctl = await backed_up_etcd(real_cluster, rkube, ns, name, 3, timeout=480)
+    await write_keys(ctl, 30)
     fulls = len(store.snapshots("Full"))
 
     clock = Stopwatch()
@@ -56,5 +58,4 @@ async def test_hibernate_three_with_final_snapshot_then_wake_to_three(
     figures["wake 0->3: patch -> Ready, s"] = clock()
     for i in range(3):
         member = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, name, member=f"{name}-{i}")
-        await until(lambda m=member: m.get("/e2e/k29") == "v29", timeout=60, what=f"keys on member {i}")
-        assert all(member.get(f"/e2e/k{j}") == f"v{j}" for j in range(30))
+        await assert_keys(member, 30)

@@ -10,16 +10,13 @@ Needs the binaries from ``hack/build-binaries.sh etcdpod etcd-wrapper``.
 
 from __future__ import annotations
 
-import ctypes
 import http.client
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from druid.testing.binaries import Binaries
+from druid.testing.controlplane import LOOPBACK, ControlPlaneError, free_port, wait_until
 from druid.testing.pki import CertificateAuthority, KeyPair
+from druid.testing.process import die_with_parent
 
 BIN = Binaries.from_env()
 _NEEDED = {"etcd-wrapper": BIN.etcd_wrapper, "etcd (pods)": BIN.etcd_pod, "etcdctl": BIN.etcdctl}
@@ -37,28 +36,6 @@ pytestmark = pytest.mark.skipif(
     bool(_MISSING),
     reason="not built (run hack/build-binaries.sh etcdpod etcd-wrapper): " + ", ".join(_MISSING),
 )
-
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-            last = None
-        except Exception as e:  # not yet
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last!r}" if last else ""))
 
 
 # ----------------------------------------------------------------------------- fake backup-restore
@@ -224,16 +201,6 @@ class Member:
         return res.stdout
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-
-
 class Wrapper:
     """The wrapper process (its own process group, which etcd, its child, shares)."""
 
@@ -247,7 +214,7 @@ class Wrapper:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "HOME": str(member.home)},
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 start_new_session=True,
             )
 
@@ -304,8 +271,8 @@ class Wrapper:
 
     def wait_readyz(self, status: int, timeout: float = 60) -> None:
         try:
-            wait_for(lambda: self.readyz() == status, timeout, f"/readyz {status}")
-        except AssertionError as e:
+            wait_until(lambda: self.readyz() == status, timeout, f"/readyz {status}")
+        except ControlPlaneError as e:
             raise AssertionError(f"{e}\nwrapper log:\n{self.tail()}") from None
 
 
@@ -391,7 +358,7 @@ def test_fresh_start_readiness_and_stop(tmp_path: Path, procs: list[Wrapper], se
     assert w.request("POST", "/stop") == 200
     assert w.wait_exit() == 0, w.tail()
     assert w.etcd_pid() is None
-    wait_for(lambda: not Path(f"/proc/{etcd}").exists(), 10, "etcd to be gone")
+    wait_until(lambda: not Path(f"/proc/{etcd}").exists(), 10, "etcd to be gone")
     with pytest.raises(OSError):
         w.readyz()
     assert not m.exit_code.exists(), "POST /stop must not record an exit code"
@@ -411,13 +378,13 @@ def test_signals_record_exit_code_and_restart_asks_for_sanity(
     w.proc.send_signal(signal.SIGTERM)
     assert w.wait_exit() == 0, w.tail()
     assert m.exit_code.read_text() == "terminated"
-    wait_for(lambda: not Path(f"/proc/{etcd}").exists(), 10, "etcd to be gone")
+    wait_until(lambda: not Path(f"/proc/{etcd}").exists(), 10, "etcd to be gone")
 
     # Restarted after a signal: sanity validation; once etcd serves, the exit code is forgotten.
     w2, br2 = _start(m, procs, servers, "wrapper-2.log")
     w2.wait_readyz(200)
     _assert_init_sequence(br2, "sanity")
-    wait_for(lambda: not m.exit_code.exists(), 10, "exit_code to be removed")
+    wait_until(lambda: not m.exit_code.exists(), 10, "exit_code to be removed")
     assert m.etcdctl("get", "/wrapper/k", "--print-value-only").strip() == "kept"
 
     w2.proc.send_signal(signal.SIGINT)

@@ -26,7 +26,7 @@ from druid.runtime.clock import micro_time
 from druid.runtime.leaderelection import LeaderElector, lease_spec
 from druid.runtime.objects import LEASES
 from druid.testing.controlplane import ControlPlane
-from druid.testing.process import _die_with_parent
+from druid.testing.process import die_with_parent
 from druid.testing.wait import eventually
 
 FAST = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
@@ -294,7 +294,7 @@ async def test_processes_fail_over_and_hand_over_without_overlap(
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 elector_argv(namespace, identity, log),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                 env={**os.environ, "POD_NAME": identity},
             )  # fmt: skip
         candidates.append(Candidate(identity, log, proc))
