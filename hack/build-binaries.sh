@@ -27,6 +27,15 @@ timed() {
   fi
 }
 
+# go_build MODULE_DIR OUTPUT LDFLAGS [PACKAGE]: build PACKAGE (default: the module's main) of the wrapper module
+# hack/MODULE_DIR into OUTPUT, atomically (a half-written binary never counts as cached).
+go_build() {
+  local dir=$1 output=$2 ldflags=$3 pkg=${4:-.}
+  mkdir -p "$(dirname "$output")"
+  (cd "$here/$dir" && timed go build -ldflags "$ldflags" -o "$output.tmp" "$pkg")
+  mv "$output.tmp" "$output"
+}
+
 build_k8s() {
   local out="$cache/bin/k8s-v$KUBE_VERSION" minor=${KUBE_VERSION#1.}
   minor=${minor%%.*}
@@ -41,8 +50,7 @@ build_k8s() {
             "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
     ldf="$ldf -X k8s.io/component-base/version.$kv -X k8s.io/client-go/pkg/version.$kv"
   done
-  (cd "$here/k8sbin" && timed go build -ldflags "$ldf" -o "$out/k8sbin.tmp" .)
-  mv "$out/k8sbin.tmp" "$out/k8sbin"
+  go_build k8sbin "$out/k8sbin" "$ldf"
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do ln -sf k8sbin "$out/$c"; done
   log "$("$out/kube-apiserver" --version) built"
@@ -54,10 +62,7 @@ build_etcd() {
     log "etcd v$ETCD_VERSION: cached in $out"; return
   fi
   log "building etcd v$ETCD_VERSION"
-  mkdir -p "$out"
-  (cd "$here/etcdbin" && timed go build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_VERSION" \
-     -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$out/etcd.tmp" "$out/etcd"
+  go_build etcdbin "$out/etcd" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_VERSION" go.etcd.io/etcd/server/v3
   log "etcd $("$out/etcd" --version | head -1) built"
 }
 
@@ -91,20 +96,14 @@ build_etcdpod() {
     log "etcd v$ETCD_POD_VERSION (pods): cached in $out"
   else
     log "building etcd v$ETCD_POD_VERSION for the etcd pods (cold: ~1 min on 2 cores)"
-    mkdir -p "$out"
-    (cd "$here/etcdpodbin" && timed go build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_POD_VERSION" \
-       -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
-    mv "$out/etcd.tmp" "$out/etcd"
+    go_build etcdpodbin "$out/etcd" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_POD_VERSION" go.etcd.io/etcd/server/v3
     log "etcd $("$out/etcd" --version | head -1) built"
   fi
   if "$out/etcdctl" version 2>/dev/null | grep -q "etcdctl version: $ETCDCTL_VERSION$"; then
     log "etcdctl v$ETCDCTL_VERSION: cached in $out"
   else
     log "building etcdctl v$ETCDCTL_VERSION (cold: ~25 s after etcd, ~1 min alone)"
-    mkdir -p "$out"
-    (cd "$here/etcdctlbin" && timed go build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCDCTL_VERSION" \
-       -o "$out/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3)
-    mv "$out/etcdctl.tmp" "$out/etcdctl"
+    go_build etcdctlbin "$out/etcdctl" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCDCTL_VERSION" go.etcd.io/etcd/etcdctl/v3
     log "$("$out/etcdctl" version | head -1) built"
   fi
 }
@@ -118,11 +117,8 @@ build_etcdbrctl() {
     log "etcdbrctl v$ETCDBR_VERSION: cached in $out"; return
   fi
   log "building etcdbrctl (etcd-backup-restore) v$ETCDBR_VERSION (cold: ~3 min on 2 cores, ~1 GB RSS)"
-  mkdir -p "$out"
-  (cd "$here/etcdbrbin" && GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/gardener/*" timed go build \
-     -ldflags "-s -w -X $pkg/pkg/version.Version=v$ETCDBR_VERSION -X $pkg/pkg/version.GitSHA=v$ETCDBR_VERSION" \
-     -o "$out/etcdbrctl.tmp" "$pkg")
-  mv "$out/etcdbrctl.tmp" "$out/etcdbrctl"
+  GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/gardener/*" go_build etcdbrbin "$out/etcdbrctl" \
+    "-s -w -X $pkg/pkg/version.Version=v$ETCDBR_VERSION -X $pkg/pkg/version.GitSHA=v$ETCDBR_VERSION" "$pkg"
   log "etcdbrctl v$ETCDBR_VERSION built"
 }
 
@@ -136,10 +132,7 @@ build_coredns() {
     log "coredns v$COREDNS_VERSION ($commit): cached in $out"; return
   fi
   log "building coredns v$COREDNS_VERSION (cold: ~2 min on 2 cores)"
-  mkdir -p "$out"
-  (cd "$here/corednsbin" && timed go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$commit" \
-     -o "$out/coredns.tmp" .)
-  mv "$out/coredns.tmp" "$out/coredns"
+  go_build corednsbin "$out/coredns" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$commit"
   log "$("$out/coredns" -version | head -1) ($commit) built"
 }
 
@@ -150,9 +143,7 @@ build_pause() {
     log "pause $ver: cached in $out"; return
   fi
   log "building pause $ver (cold: ~10 s)"
-  mkdir -p "$out"
-  (cd "$here/pause" && timed go build -ldflags "-s -w -X main.version=$ver" -o "$out/pause.tmp" .)
-  mv "$out/pause.tmp" "$out/pause"
+  go_build pause "$out/pause" "-s -w -X main.version=$ver"
   log "$("$out/pause" --version) built"
 }
 
@@ -163,9 +154,7 @@ build_etcd_wrapper() {
     log "etcd-wrapper $ver: cached in $out"; return
   fi
   log "building etcd-wrapper $ver (standard library only; cold: ~20 s)"
-  mkdir -p "$out"
-  (cd "$here/etcd-wrapper" && timed go build -ldflags "-s -w -X main.version=$ver" -o "$out/etcd-wrapper.tmp" .)
-  mv "$out/etcd-wrapper.tmp" "$out/etcd-wrapper"
+  go_build etcd-wrapper "$out/etcd-wrapper" "-s -w -X main.version=$ver"
   log "$("$out/etcd-wrapper" --version) built"
 }
 
