@@ -66,11 +66,32 @@ async def _apply_sample(kube: Kube, sample: Path) -> dict[str, Any]:
     return dict(body)
 
 
-async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: float | None) -> int:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C/SIGTERM once the demo is up; before that, the signal cancels the demo's task (a
+    wait for Ready must not outlast Ctrl-C), which the caller sees as KeyboardInterrupt."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() or task is None:
+            return
+        stop.set()
+        if not getattr(task, "demo_up", False):
+            task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
+    return stop
+
+
+def _mark_up() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.demo_up = True  # type: ignore[attr-defined]
+
+
+async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: float | None) -> int:
+    stop = _stop_on_signals()
     api = await make_api_client(str(cp.kubeconfig))
     async with api:
         print(f"installed CRDs: {', '.join(await install_crds(api))}", flush=True)
@@ -110,6 +131,7 @@ async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: floa
                 "(leases renewed by the demo in place of the backup-restore sidecar)",
                 flush=True,
             )
+            _mark_up()
             print("demo up; press Ctrl-C to stop", flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=exit_after)
@@ -121,10 +143,7 @@ async def _run(cp: ControlPlane, sample: Path, probe_port: int, exit_after: floa
 
 
 async def _run_real(cluster: RealCluster, sample: Path, exit_after: float | None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     async with await Kube.connect(str(cluster.kubeconfig)) as kube:
         body = yaml.safe_load(sample.read_text())
         meta, spec = body["metadata"], body["spec"]
@@ -171,6 +190,7 @@ async def _run_real(cluster: RealCluster, sample: Path, exit_after: float | None
         print("try it:", flush=True)
         print(f"  {ctl.binary} --endpoints={ctl.endpoints[0]}{flags} get /demo/hello", flush=True)
         print(f"  {sys.executable} -m druid.cli.main status {ns}/{name} --kubeconfig {cluster.kubeconfig}", flush=True)
+        _mark_up()
         print("demo up; press Ctrl-C to stop", flush=True)
         try:
             await asyncio.wait_for(stop.wait(), timeout=exit_after)
@@ -206,7 +226,7 @@ def main_real(args: argparse.Namespace) -> int:
             print(f"druid exited; last lines:\n{cluster.druid.tail()}", file=sys.stderr, flush=True)
             return 1
         return code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -253,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"druid exited with {druid.returncode}; see {druid_log}", file=sys.stderr, flush=True)
             return 1
         return code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

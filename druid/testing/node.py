@@ -21,6 +21,7 @@ missing packages), so callers can skip loudly or fall back to the simulated (kwo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from druid.testing import hoststate
 from druid.testing.binaries import Binaries
@@ -48,6 +49,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 CLUSTER_DOMAIN = "cluster.local"
 STORAGE_CLASS = "druid-local"
 GUARD_CHAIN = "DRUID-EGRESS"
+LOCK_PATH = "/run/druid-node.lock"
 NODE_UID = 65532
 
 # Debian packages the node needs (installed by hack/install-node-deps.sh) and one file each proves present.
@@ -103,6 +105,7 @@ class Node:
     processes: dict[str, Process] = field(default_factory=dict)
     snapshot: HostSnapshot | None = None
     startup_seconds: float = 0.0
+    _lock_file: IO[str] | None = None
 
     @property
     def containerd_socket(self) -> Path:
@@ -110,7 +113,30 @@ class Node:
 
     # ---------------------------------------------------------------- host network (before the API server)
 
+    def _lock(self) -> None:
+        """One real node per machine (they share the bridge, its addresses and the host's tables): hold an
+        exclusive lock for the node's lifetime; the kernel drops it when the holder dies."""
+        self._lock_file = open(LOCK_PATH, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            holder = Path(LOCK_PATH).read_text().strip() or "unknown"
+            raise ControlPlaneError(f"another real node runs on this machine (lock {LOCK_PATH}, {holder})") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(f"pid {os.getpid()}, {self.workdir}\n")
+        self._lock_file.flush()
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(LOCK_PATH)
+            self._lock_file.close()
+            self._lock_file = None
+
     def prepare_network(self) -> None:
+        self._lock()
         self.snapshot = HostSnapshot.take()
         if BRIDGE in self.snapshot.links:  # left by a run that was killed: ours by name
             _run("ip", "link", "delete", BRIDGE, check=False)
@@ -391,9 +417,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 self.processes["containerd"].stop()
         self._kill_shims()
         _unmount_below(self.workdir)
-        if self.snapshot is None:
-            return []
-        return hoststate.restore(self.snapshot)
+        try:
+            return [] if self.snapshot is None else hoststate.restore(self.snapshot)
+        finally:
+            self._unlock()
 
     def _kill_shims(self) -> None:
         """containerd's shims daemonise (they outlive containerd); kill the ones serving our containerd."""

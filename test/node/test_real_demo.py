@@ -8,6 +8,7 @@ Runs after the end-to-end package has torn its own node down (one node at a time
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -48,13 +49,15 @@ def test_real_demo_ready_etcd_key_round_trip_then_ctrl_c_restores_the_host() -> 
     try:
         deadline = time.monotonic() + 420
         assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if line.startswith("demo up; press Ctrl-C"):
-                break
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while (left := deadline - time.monotonic()) > 0 and sel.select(timeout=left):
+                line = proc.stdout.readline()  # the demo prints whole lines
+                if not line:
+                    break
+                lines.append(line.rstrip())
+                if line.startswith("demo up; press Ctrl-C"):
+                    break
         out = "\n".join(lines)
         assert lines and lines[-1].startswith("demo up"), out
         assert "Etcd default/etcd-single is Ready: 1/1 members ready" in out
