@@ -8,11 +8,12 @@ Runs after the end-to-end package has torn its own node down (one node at a time
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
+from queue import Empty, Queue
 
 import pytest
 
@@ -47,28 +48,42 @@ def test_real_demo_ready_etcd_key_round_trip_then_ctrl_c_restores_the_host() -> 
     )
     lines: list[str] = []
     try:
-        deadline = time.monotonic() + 420
+        # A reader thread hands over whole lines, so a burst of lines is never stuck in a buffer.
+        queue: Queue[str | None] = Queue()
         assert proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while (left := deadline - time.monotonic()) > 0 and sel.select(timeout=left):
-                line = proc.stdout.readline()  # the demo prints whole lines
-                if not line:
-                    break
-                lines.append(line.rstrip())
-                if line.startswith("demo up; press Ctrl-C"):
-                    break
+        stdout = proc.stdout
+        reader = threading.Thread(target=lambda: [*map(queue.put, stdout), queue.put(None)], daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 420
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = queue.get(timeout=left)
+            except Empty:
+                break
+            if line is None:
+                break
+            lines.append(line.rstrip())
+            if line.startswith("demo up; press Ctrl-C"):
+                break
         out = "\n".join(lines)
         assert lines and lines[-1].startswith("demo up"), out
         assert "Etcd default/etcd-single is Ready: 1/1 members ready" in out
         assert "wrote /demo/hello=world and read back 'world'" in out
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=180)
-        lines += rest.splitlines()
+        proc.wait(timeout=180)
+        reader.join(10)
+        while not queue.empty():
+            rest = queue.get()
+            if rest is not None:
+                lines.append(rest.rstrip())
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        if proc.poll() is None:  # a failed assertion: still let the demo tear down and put the host back
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(180)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
     out = "\n".join(lines)
     assert proc.returncode == 0, out
     assert lines[-1] == "demo stopped; node and control plane torn down, host restored", out
