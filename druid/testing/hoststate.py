@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +189,6 @@ def _remove_cgroup_tree(top: Path) -> None:
                 os.rmdir(dirpath)
         if not top.exists():
             return
-        import time
-
         time.sleep(0.1)
 
 

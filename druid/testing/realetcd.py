@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -148,8 +149,6 @@ def rss_mib(pids: list[int]) -> float:
 
 def pod_pids(pod_uid: str, root: str = "/sys/fs/cgroup/memory/kubepods") -> list[int]:
     """Every process in a pod's cgroup (cgroup v1, kubelet's cgroupfs layout)."""
-    import os
-
     found: list[int] = []
     for dirpath, dirs, _files in os.walk(root):
         if os.path.basename(dirpath) == f"pod{pod_uid}":
