@@ -237,7 +237,7 @@ def build(
     return [obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec=spec)]
 
 
-# TLS change detection (controller, §3.1.7) ------------------------------------------------------------
+# TLS change detection (for the controller's TLS roll-out) ---------------------------------------------
 
 
 def _containers(sts: Obj | None) -> list[dict[str, Any]]:

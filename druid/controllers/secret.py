@@ -1,4 +1,4 @@
-"""Secret controller (upstream ``internal/controller/secret``, spec §3.5, checklist J61).
+"""Secret controller (upstream ``internal/controller/secret``; docs/compatibility.md, item J61).
 
 ``secret-controller``: a Secret referenced by any Etcd in its namespace (TLS CA/server/client secrets of
 ``clientUrlTls``/``peerUrlTls``/``backup.tls``, ``backup.store.secretRef``) gets the finalizer

@@ -1,4 +1,5 @@
-"""etcd-druid's resource-protection webhook (spec §5): guards the objects druid manages for an Etcd.
+"""etcd-druid's resource-protection webhook: guards the objects druid manages for an Etcd (items K62–K64 of
+docs/compatibility.md).
 
 - :mod:`druid.webhook.protection`: the decision for one AdmissionRequest (pure, lookups injected);
 - :mod:`druid.webhook.lookups`: those lookups against a cluster (Etcds from the informer cache if any);

@@ -1,4 +1,4 @@
-"""Pure parts of the Etcd controller: the §3.1.1 event predicate (B10–B13), event mapping, referenced Secrets
+"""Pure parts of the Etcd controller: the event predicate (B10–B13), event mapping, referenced Secrets
 (J61), DruidError descriptions and lastOperation records (B16, B17)."""
 
 from __future__ import annotations

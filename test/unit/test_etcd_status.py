@@ -1,4 +1,4 @@
-"""Etcd status computation (checklist §10 E37-E46), all against a fixed ``NOW``."""
+"""Etcd status computation (docs/compatibility.md, items E37–E46), all against a fixed ``NOW``."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ The druid runtime enqueues every add and delete, so :class:`FilteredSource` wrap
 ``Controller`` builder and applies the filter to all three event types.
 
 Deviation (druid addition): Etcd events, which upstream never lets through, pass when they call for deleting the
-job (§3.2 step 1): an added Etcd that is being deleted or has no backup store, an update that starts deletion
+job (reconcile step 1): an added Etcd that is being deleted or has no backup store, an update that starts deletion
 or removes ``spec.backup.store``. Upstream only notices these on the next lease or job event.
 """
 

@@ -1,4 +1,4 @@
-"""The compaction reconcile (upstream ``internal/controller/compaction/reconciler.go``, spec §3.2).
+"""The compaction reconcile (upstream ``internal/controller/compaction/reconciler.go``).
 
 1. Etcd gone ⇒ done. Being deleted or without ``spec.backup.store`` ⇒ foreground-delete ``<etcd>-compactor``
    (unless already deleting); done.

@@ -1,4 +1,4 @@
-"""Reconcile an EtcdCopyBackupsTask: finalizer, one worker Job, status mirrored from the Job (spec §3.3).
+"""Reconcile an EtcdCopyBackupsTask: finalizer, one worker Job, status mirrored from the Job (items H54–H56).
 
 - Deleting: without druid's finalizer nothing to do. Else the Job ``<task>-worker`` is deleted with
   propagation ``Foreground`` (unless already deleting) and the status refreshed; once the Job is gone the

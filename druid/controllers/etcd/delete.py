@@ -1,4 +1,4 @@
-"""Deletion flow (upstream ``reconcile_delete.go``, spec §3.1.6).
+"""Deletion flow (upstream ``reconcile_delete.go``; docs/compatibility.md, items F47–F48).
 
 lastOperation Delete/Processing → trigger-delete every component concurrently (only objects controlled by
 the Etcd) → if any of them still exists, lastOperation Delete/Requeue "Cleanup of all resources has not yet

@@ -1,4 +1,4 @@
-"""The Etcd reconciler (upstream ``internal/controller/etcd/reconciler.go``, spec §3.1.2).
+"""The Etcd reconciler (upstream ``internal/controller/etcd/reconciler.go``; docs/compatibility.md, B10–B17).
 
 1. Etcd gone: nothing to do. Being deleted: the deletion flow (``delete.py``).
 2. Should the spec be reconciled? Not while ``druid.gardener.cloud/suspend-etcd-spec-reconcile`` is present

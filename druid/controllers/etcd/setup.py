@@ -1,7 +1,7 @@
 """Wiring the Etcd controller: informers, event mapping, workers and rate limiter (upstream ``register.go``).
 
 ``etcd-controller``: ``concurrentSyncs`` workers; per-item exponential backoff 10 ms → ``etcdStatusSyncPeriod``;
-primary kind Etcd with the §3.1.1 predicate. Druid also watches its StatefulSets, Leases, pods and data PVCs
+primary kind Etcd with upstream's event filter. Druid also watches its StatefulSets, Leases, pods and data PVCs
 and the referenced Secrets (see ``predicate.py``, ``caches.py``) so status and secret gating converge quickly.
 """
 

@@ -1,4 +1,5 @@
-"""StatefulSet sync specifics (upstream ``internal/component/statefulset/statefulset.go``, spec §3.1.4, §3.1.7).
+"""StatefulSet sync specifics (upstream ``internal/component/statefulset/statefulset.go``; items D34–D36 of
+docs/compatibility.md).
 
 - No StatefulSet and the Etcd never reconciled (no ``observedGeneration``): create it.
 - No StatefulSet but reconciled before (it was orphan-deleted): if pods with the default labels exist,
@@ -16,7 +17,7 @@ Waits raise :class:`RequeueAfter` (lastOperation state Requeue, retried after th
 Druid deviation, forced by server-side apply: for the TLS patch the immutable fields are copied from the live
 StatefulSet instead of being left out, since leaving out fields druid owns would make the apply remove them.
 
-Pre-sync (§3.1.4): with a backup store and a running StatefulSet, scaling to 0 (hibernation) — or, with the
+Pre-sync: with a backup store and a running StatefulSet, scaling to 0 (hibernation) — or, with the
 ``UpgradeEtcdVersion`` gate, an etcd image change — first takes a full snapshot through an EtcdOpsTask
 ``presync-snapshot-hibernation-<i>`` / ``presync-snapshot-upgrade-<i>`` (at most 3 attempts).
 """

@@ -1,4 +1,4 @@
-"""Reconcile an EtcdOpsTask (upstream ``etcdopstask/reconcile_task.go``, ``reconcile_delete.go``, spec §3.4).
+"""Reconcile an EtcdOpsTask (upstream ``etcdopstask/reconcile_task.go``, ``reconcile_delete.go``).
 
 Task flow (not completed, not deleting): add the finalizer ``druid.gardener.cloud/etcd-ops-task`` → no state
 yet ⇒ Pending → while Pending, Admit: lastOperation Admit/InProgress, reject a second unfinished task for the
