@@ -15,9 +15,9 @@
 ``variant(etcd, desired, replicas=..., existing=...)`` derives those last two from an already built object.
 
 For a TLS-only patch upstream leaves the immutable fields alone: drop ``IMMUTABLE_SPEC_FIELDS`` from the
-built spec. Images: ``spec.etcd.image``/``spec.backup.image`` if set, else ``opts.images`` (build the options
-with ``images.load_images(upgrade_etcd_version=...)`` so the UpgradeEtcdVersion gate selects the ``-next``
-images). ``build`` raises ``ValueError`` for an unsupported store provider or ECS without ``secretRef``.
+built spec. Images: ``spec.etcd.image``/``spec.backup.image`` if set, else ``opts.images``
+(``options.build_options`` lets the UpgradeEtcdVersion gate select the ``-next`` images). ``build`` raises
+``ValueError`` for an unsupported store provider or ECS without ``secretRef``.
 """
 
 from __future__ import annotations
