@@ -1,7 +1,7 @@
 """Offline rendering: every object druid would create for an Etcd, built by the controller's own builders.
 
 ``render_objects(raw)`` validates one Etcd (as parsed JSON/YAML) and returns the desired objects in
-etcd-druid's sync order (``registry.sync_kinds``): ServiceAccount, Role, RoleBinding, member Leases,
+etcd-druid's sync order (``registry.desired_objects``): ServiceAccount, Role, RoleBinding, member Leases,
 snapshot Leases, PDB, client Service, peer Service, ConfigMap, StatefulSet; only the last two while the
 ``disable-etcd-runtime-component-creation`` annotation is set. The StatefulSet's ``checksum/etcd-configmap``
 is computed from the ConfigMap rendered alongside it. Objects are plain dicts as the builders return
@@ -27,9 +27,9 @@ from pydantic import BaseModel, ValidationError
 
 from druid.api import constants as c
 from druid.api.etcd import Etcd
-from druid.components import configmap, goyaml, registry, statefulset
+from druid.components import goyaml, registry
 from druid.components.base import BuildOptions
-from druid.components.images import load_images
+from druid.components.options import build_options
 from druid.runtime.objects import Obj
 
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
@@ -50,22 +50,13 @@ class RenderError(ValueError):
 
 def default_options() -> BuildOptions:
     """Operator defaults: image vector (with ``IMAGEVECTOR_OVERWRITE``), no feature gates, SA token automount."""
-    return BuildOptions(images=load_images())
+    return build_options()
 
 
 def build_objects(etcd: Etcd, opts: BuildOptions, *, backup_host_path: str | None = None) -> list[Obj]:
     """The desired objects of a validated ``etcd``, in sync order (what the controller creates or patches)."""
-    out: list[Obj] = []
-    checksum: str | None = None
-    for kind in registry.sync_kinds(etcd):
-        if kind == registry.STATEFUL_SET:
-            out += statefulset.build(etcd, opts, configmap_checksum=checksum, backup_host_path=backup_host_path)
-            continue
-        objects = registry.component(kind).build(etcd, opts)
-        if kind == registry.CONFIG_MAP:
-            checksum = configmap.checksum(objects[0])
-        out += objects
-    return out
+    desired = registry.desired_objects(etcd, opts, backup_host_path=backup_host_path)
+    return [o for objects in desired.values() for o in objects]
 
 
 def render_objects(

@@ -16,6 +16,9 @@ Generated files (never edit them by hand; test/unit/test_manifests_generated.py 
   OperatorConfiguration (every field, defaults spelled out) as the upstream chart configures etcd-druid:
   leader election on, compaction and copy-backups tasks on, the component-protection webhook on with
   ``serviceAccountInfo`` naming druid's ServiceAccount.
+- ``manifests/rbac.yaml``: druid's ClusterRole and its binding. The rules for the objects druid manages per
+  Etcd come from the component registry (:func:`druid.components.registry.managed_resources`): the verbs
+  druid uses on them, plus what the per-Etcd Role grants on them (RBAC lets druid grant only what it holds).
 
 ``--build`` implements the subset of kustomize the tree uses, nothing more: a ``kustomization.yaml`` with
 ``resources`` (YAML files, or directories holding a ``kustomization.yaml``) and ``namespace`` (set on every
@@ -28,13 +31,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from druid.components import goyaml
+from druid.components import goyaml, registry
+from druid.components import role as etcd_role
 from druid.config.operator import OperatorConfiguration
 from druid.webhook.configuration import ServiceReference, validating_webhook_configuration
 
@@ -93,15 +98,134 @@ def webhook_configuration() -> Obj:
     return vwc
 
 
+# Verbs druid uses on the objects it manages (server-side apply is a patch, or a create when it creates).
+MANAGED_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+VERB_ORDER = ("get", "list", "watch", "create", "patch", "update", "delete")
+CLUSTER_ROLE = "druid.gardener.cloud:system:etcd-druid"
+
+RBAC_INTRO = """\
+# What druid may do, cluster-wide: the verbs it uses, derived and kept honest by
+# test/integration/test_manifests.py::test_rbac_matches_calls_druid_makes. That test runs `druid run` bound only
+# to this ClusterRole, records its requests with the API server's audit log and checks both directions: every
+# request is allowed here, and every verb here was requested, or is needed to grant the Role druid creates for
+# each Etcd (RBAC only lets druid grant what it holds: marked "Role" below), or is on the test's short
+# allow-list (the finalizers rule). No wildcards; no Role is needed besides this one (the leader-election Lease
+# in druid-system is covered by the leases rule).
+"""
+RBAC_BEFORE = """\
+# The custom resources: watched, finalizers and annotations patched, status written.
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcds]
+  verbs: [get, list, watch, patch]
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcds/status]
+  verbs: [patch, update]
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcdopstasks]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcdopstasks/status]
+  verbs: [update]
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcdcopybackupstasks]
+  verbs: [list, watch, patch]
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcdcopybackupstasks/status]
+  verbs: [patch]
+# Owner references with blockOwnerDeletion on the objects druid creates for an Etcd / a copy task
+# (OwnerReferencesPermissionEnforcement admission checks `update` of the owner's finalizers).
+- apiGroups: [druid.gardener.cloud]
+  resources: [etcds/finalizers, etcdcopybackupstasks/finalizers]
+  verbs: [update]
+# The objects druid manages for each Etcd, from the component registry (server-side apply = patch; create
+# when apply creates). The leases rule also covers druid's own leader-election Lease (updated with PUT).
+"""
+RBAC_AFTER = """\
+# Compaction and copy-backups jobs.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+# Observed only: etcd pods, their volume claims; referenced secrets get a finalizer.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]   # get: Role
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, patch]
+# The SpecReconciliationSkipped warning (aggregated like client-go's recorder) and PVC warning lookups.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, create, patch]
+"""
+
+
+def _flow(items: list[str]) -> str:
+    return (
+        "["
+        + ", ".join(json.dumps(x) if not x or not x.replace(".", "").replace("/", "").isalnum() else x for x in items)
+        + "]"
+    )
+
+
+def managed_rules() -> list[tuple[Obj, list[str]]]:
+    """(rule, verbs only the per-Etcd Role needs) for the registry's resources, one rule per group and verbs."""
+    role_grants: dict[tuple[str, str], set[str]] = {}
+    for rule in etcd_role.rules():
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                role_grants.setdefault((group, resource), set()).update(rule["verbs"])
+    rules: dict[tuple[str, tuple[str, ...]], Obj] = {}
+    for res in registry.managed_resources():
+        wanted = set(MANAGED_VERBS) | role_grants.get((res.group, res.plural), set())
+        verbs = tuple(v for v in VERB_ORDER if v in wanted)
+        rule = rules.setdefault((res.group, verbs), {"apiGroups": [res.group], "resources": [], "verbs": list(verbs)})
+        rule["resources"].append(res.plural)
+    return [(rule, [v for v in rule["verbs"] if v not in MANAGED_VERBS]) for rule in rules.values()]
+
+
+def rbac() -> str:
+    """``manifests/rbac.yaml``: the ClusterRole (flow-style rules with comments) and its binding."""
+    lines = []
+    for rule, role_only in managed_rules():
+        lines.append(f"- apiGroups: {_flow(rule['apiGroups'])}")
+        lines.append(f"  resources: {_flow(rule['resources'])}")
+        note = f"   # {', '.join(role_only)}: Role" if role_only else ""
+        lines.append(f"  verbs: {_flow(rule['verbs'])}{note}")
+    role_head = goyaml.marshal(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": CLUSTER_ROLE, "labels": dict(LABELS)},
+        }
+    )
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": CLUSTER_ROLE, "labels": dict(LABELS)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
+    }
+    role = role_head + "rules:\n" + RBAC_BEFORE + "\n".join(lines) + "\n" + RBAC_AFTER
+    return RBAC_INTRO + role + "---\n" + goyaml.marshal(binding)
+
+
 GENERATED = {
     "configmap.yaml": configmap,
+    "rbac.yaml": rbac,
     "validatingwebhookconfiguration.yaml": webhook_configuration,
 }
 
 
 def generated_files() -> dict[Path, str]:
     """Path → contents of every generated file, freshly generated."""
-    return {MANIFESTS / name: HEADER + goyaml.marshal(make()) for name, make in GENERATED.items()}
+    out = {}
+    for name, make in GENERATED.items():
+        made = make()
+        out[MANIFESTS / name] = HEADER + (made if isinstance(made, str) else goyaml.marshal(made))
+    return out
 
 
 # ------------------------------------------------------------------------------------- kustomize subset

@@ -12,7 +12,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from druid.components.base import BuildOptions
-from druid.components.images import ImageVectorError, load_images
+from druid.components.images import ImageVectorError
+from druid.components.options import build_options as components_options
 from druid.components.statefulset_volumes import LOCAL_DEFAULT_HOST_PATH
 from druid.config import features
 from druid.render import PLACEHOLDER_UID, RenderError, load_documents, render_objects, to_yaml
@@ -96,22 +97,16 @@ def _read_config(path: str) -> OperatorConfiguration:
 
 
 def build_options(args: argparse.Namespace) -> BuildOptions:
-    gates: dict[str, bool] = {}
-    automount_disabled = False
-    if args.config:
-        config = _read_config(args.config)
-        gates.update(config.feature_gates or {})
-        automount_disabled = bool(config.controllers.etcd.disable_etcd_service_account_automount)
-    gates.update(parse_feature_gates(args.feature_gates))
+    config = _read_config(args.config) if args.config else None
+    gates = parse_feature_gates(args.feature_gates)
     try:
-        images = load_images(upgrade_etcd_version=gates.get(features.UPGRADE_ETCD_VERSION, False))
+        return components_options(
+            config,
+            feature_gates=gates,
+            disable_etcd_service_account_automount=args.disable_etcd_serviceaccount_automount,
+        )
     except ImageVectorError as err:
         raise RenderError([str(err)]) from None
-    return BuildOptions(
-        images=images,
-        disable_etcd_service_account_automount=automount_disabled or args.disable_etcd_serviceaccount_automount,
-        feature_gates=gates,
-    )
 
 
 def _read(path: str) -> str:

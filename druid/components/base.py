@@ -1,21 +1,33 @@
-"""What every component module offers, and the inputs its pure builder takes.
+"""What a component is: one managed object kind, its pure builder and how druid finds, applies and deletes it.
 
-A component module (one per managed object kind) provides:
-- ``build(etcd, opts, ...) -> list[Obj]``: the desired objects, pure (no I/O), used by the controller
-  and by ``druid render`` alike;
-- sync / trigger-delete / existing-names against the cluster (added with the Etcd controller).
+A component module (one per kind, ``druid/components/<object>.py``) defines a subclass of :class:`Component`
+and exposes one instance as ``COMPONENT``; ``registry.py`` lists the modules in sync order. The subclass sets
+``kind``, ``resource``, ``component_label`` and ``error_codes`` and implements ``build`` and (for objects found
+by name) ``names``; everything else has a default here that fits most kinds:
+
+- ``runtime``: True for the runtime components, which are synced only while runtime component creation is
+  enabled (the ``disable-etcd-runtime-component-creation`` annotation is absent) and deleted otherwise;
+- ``names(etcd_name)``: the names the Etcd's objects are looked up by (existing names, trigger delete);
+- ``selector(etcd_name)``: the label selector they are also listed by (None: found by name only);
+- ``applied(desired)``: what of a desired object druid applies and compares with the live one (all of it);
+- ``stale_spec_fields``: optional spec fields removed when no longer desired, whoever set them;
+- ``concurrent``: its objects are applied concurrently rather than one after the other;
+- ``delete_when_not_desired``: when it builds nothing, its existing objects are deleted.
+
 Every built object carries the default labels, the component's ``app.kubernetes.io/component`` and
-``app.kubernetes.io/name`` labels and a controller ownerReference to the Etcd.
+``app.kubernetes.io/name`` labels and a controller ownerReference to the Etcd (:func:`metadata`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
+from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.runtime.objects import Obj
+from druid.runtime.objects import Obj, ResourceRef
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,62 @@ class BuildOptions:
 
     def feature(self, name: str) -> bool:
         return bool(self.feature_gates.get(name, False))
+
+
+class ErrorCodes(NamedTuple):
+    """DruidError codes of one component, per operation (``get`` is used by get-existing-names)."""
+
+    get: str
+    sync: str
+    delete: str
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a builder may read besides the Etcd and the options.
+
+    ``built``: the objects of the components before it in sync order (kind -> objects);
+    ``backup_host_path``: for the Local store provider, the bucket directory on the host (read by the
+    controller from the store Secret; None means the default directory).
+    """
+
+    built: Mapping[str, list[Obj]] = field(default_factory=dict)
+    backup_host_path: str | None = None
+
+
+class Component:
+    """One managed kind; see the module docstring for what a subclass sets and what it inherits."""
+
+    kind: ClassVar[str]
+    resource: ClassVar[ResourceRef]
+    component_label: ClassVar[str]
+    error_codes: ClassVar[ErrorCodes]
+    runtime: ClassVar[bool] = True
+    concurrent: ClassVar[bool] = False
+    found_by_labels: ClassVar[bool] = False
+    stale_spec_fields: ClassVar[tuple[str, ...]] = ()
+    delete_when_not_desired: ClassVar[bool] = False
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        """The desired objects, pure (no I/O); raises ``ValueError`` for a spec that cannot be built."""
+        raise NotImplementedError
+
+    def names(self, etcd_name: str) -> list[str]:
+        """Names the Etcd's objects are looked up by, from the Etcd's name alone."""
+        return []
+
+    def selector(self, etcd_name: str) -> dict[str, str] | None:
+        """Labels the Etcd's objects are listed by (default labels and component), when ``found_by_labels``."""
+        if not self.found_by_labels:
+            return None
+        return {**names.default_labels(etcd_name), c.LABEL_COMPONENT: self.component_label}
+
+    def applied(self, desired: Obj) -> Obj:
+        """What druid applies (and compares) of a desired object."""
+        return desired
+
+    def __repr__(self) -> str:
+        return f"<component {self.kind}>"
 
 
 def metadata(etcd: Etcd, name: str, component: str, app_name: str | None = None, **extra: Any) -> dict[str, Any]:

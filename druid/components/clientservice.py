@@ -12,11 +12,10 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import CLIENT_SERVICE, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import SERVICES, Obj
 
-KIND = CLIENT_SERVICE
+KIND = "ClientService"
 RESOURCE = SERVICES
 COMPONENT_LABEL = c.COMPONENT_CLIENT_SERVICE
 ERROR_CODES = ErrorCodes("ERR_GET_CLIENT_SERVICE", "ERR_SYNC_CLIENT_SERVICE", "ERR_DELETE_CLIENT_SERVICE")
@@ -50,3 +49,20 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     if settings and settings.traffic_distribution:
         spec["trafficDistribution"] = settings.traffic_distribution
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
+
+
+class ClientServiceComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    stale_spec_fields = ("trafficDistribution",)
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.client_service_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = ClientServiceComponent()

@@ -14,12 +14,11 @@ from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd, TLSConfig
 from druid.components import goyaml
-from druid.components.base import BuildOptions, metadata, obj
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION
-from druid.components.registry import CONFIG_MAP, ErrorCodes
 from druid.runtime.objects import CONFIGMAPS, Obj
 
-KIND = CONFIG_MAP
+KIND = "ConfigMap"
 RESOURCE = CONFIGMAPS
 COMPONENT_LABEL = c.COMPONENT_CONFIGMAP
 ERROR_CODES = ErrorCodes("ERR_GET_CONFIGMAP", "ERR_SYNC_CONFIGMAP", "ERR_DELETE_CONFIGMAP")
@@ -131,3 +130,20 @@ def checksum(configmap: Obj) -> str:
     data = configmap.get("data")
     payload = "null" if data is None else goyaml.json_marshal(data)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class ConfigMapComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    runtime = False
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.config_map_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = ConfigMapComponent()

@@ -1,9 +1,9 @@
 """One Lease per etcd member, named like the member; backup-restore fills in the spec.
 
-Sync creates or patches the leases for members 0..replicas-1 (labels and ownerRef only; the spec and the
-``member.etcd.gardener.cloud/tls-enabled`` annotation belong to backup-restore) and never deletes leases
-beyond replicas. Existing names and deletion go by ``selector(etcd)`` (default labels + component),
-keeping only leases controlled by the Etcd for existing names.
+Sync creates or patches the leases for members 0..replicas-1, concurrently, applying only labels and
+ownerReferences (the spec and the ``member.etcd.gardener.cloud/tls-enabled`` annotation belong to
+backup-restore); leases beyond replicas are left alone. Existing names and deletion go by label selector
+(default labels + component), keeping only leases controlled by the Etcd.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import MEMBER_LEASE, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import LEASES, Obj
 
-KIND = MEMBER_LEASE
+KIND = "MemberLease"
 RESOURCE = LEASES
 COMPONENT_LABEL = c.COMPONENT_MEMBER_LEASE
 ERROR_CODES = ErrorCodes("ERR_LIST_MEMBER_LEASE", "ERR_SYNC_MEMBER_LEASE", "ERR_DELETE_MEMBER_LEASE")
@@ -32,6 +31,24 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-def selector(etcd: Etcd) -> str:
-    """Label selector of all member leases of ``etcd`` (listing and delete-collection)."""
-    return names.selector_string({**names.default_labels(etcd.name), c.LABEL_COMPONENT: COMPONENT_LABEL})
+def without_spec(desired: Obj) -> Obj:
+    """A Lease as druid applies it: everything but the spec, which backup-restore owns."""
+    return {k: v for k, v in desired.items() if k != "spec"}
+
+
+class MemberLeaseComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    concurrent = True
+    found_by_labels = True
+
+    def applied(self, desired: Obj) -> Obj:
+        return without_spec(desired)
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = MemberLeaseComponent()

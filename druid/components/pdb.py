@@ -7,11 +7,10 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import POD_DISRUPTION_BUDGET, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import PDBS, Obj
 
-KIND = POD_DISRUPTION_BUDGET
+KIND = "PodDisruptionBudget"
 RESOURCE = PDBS
 COMPONENT_LABEL = c.COMPONENT_PDB
 ERROR_CODES = ErrorCodes(
@@ -33,3 +32,20 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
         spec["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
     name = names.pod_disruption_budget_name(etcd.name)
     return [obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec=spec)]
+
+
+class PodDisruptionBudgetComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    stale_spec_fields = ("unhealthyPodEvictionPolicy",)
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.pod_disruption_budget_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = PodDisruptionBudgetComponent()

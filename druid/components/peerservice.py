@@ -5,12 +5,11 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.components.clientservice import pod_selector, port
-from druid.components.registry import PEER_SERVICE, ErrorCodes
 from druid.runtime.objects import SERVICES, Obj
 
-KIND = PEER_SERVICE
+KIND = "PeerService"
 RESOURCE = SERVICES
 COMPONENT_LABEL = c.COMPONENT_PEER_SERVICE
 ERROR_CODES = ErrorCodes("ERR_GET_PEER_SERVICE", "ERR_SYNC_PEER_SERVICE", "ERR_DELETE_PEER_SERVICE")
@@ -27,3 +26,19 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     }
     meta = metadata(etcd, names.peer_service_name(etcd.name), COMPONENT_LABEL)
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
+
+
+class PeerServiceComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.peer_service_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = PeerServiceComponent()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import ROLE, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import ROLES, Obj
 
-KIND = ROLE
+KIND = "Role"
 RESOURCE = ROLES
 COMPONENT_LABEL = c.COMPONENT_ROLE
 ERROR_CODES = ErrorCodes("ERR_GET_ROLE", "ERR_SYNC_ROLE", "ERR_DELETE_ROLE")
@@ -31,3 +30,19 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     # ':' is not allowed in a label value, so the name label uses '-'.
     meta = metadata(etcd, name, COMPONENT_LABEL, app_name=name.replace(":", "-"))
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, rules=rules())]
+
+
+class RoleComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.role_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = RoleComponent()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import ROLE_BINDING, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import ROLEBINDINGS, Obj
 
-KIND = ROLE_BINDING
+KIND = "RoleBinding"
 RESOURCE = ROLEBINDINGS
 COMPONENT_LABEL = c.COMPONENT_ROLE_BINDING
 ERROR_CODES = ErrorCodes("ERR_GET_ROLE_BINDING", "ERR_SYNC_ROLE_BINDING", "ERR_DELETE_ROLE_BINDING")
@@ -30,3 +29,19 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
             ],
         )
     ]
+
+
+class RoleBindingComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.role_binding_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = RoleBindingComponent()

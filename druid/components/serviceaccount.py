@@ -5,11 +5,10 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import SERVICE_ACCOUNT, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import SERVICEACCOUNTS, Obj
 
-KIND = SERVICE_ACCOUNT
+KIND = "ServiceAccount"
 RESOURCE = SERVICEACCOUNTS
 COMPONENT_LABEL = c.COMPONENT_SERVICE_ACCOUNT
 ERROR_CODES = ErrorCodes("ERR_GET_SERVICE_ACCOUNT", "ERR_SYNC_SERVICE_ACCOUNT", "ERR_DELETE_SERVICE_ACCOUNT")
@@ -25,3 +24,19 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
             automountServiceAccountToken=not opts.disable_etcd_service_account_automount,
         )
     ]
+
+
+class ServiceAccountComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.service_account_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = ServiceAccountComponent()

@@ -1,9 +1,9 @@
 """Leases ``<n>-delta-snap`` and ``<n>-full-snap``, only while ``spec.backup.store`` is set.
 
-backup-restore writes their spec (holderIdentity = last snapshot revision, renewTime). Without a store,
-Sync deletes them by ``selector(etcd)`` (default labels + component); TriggerDelete does the same.
-Upstream finds existing names by getting both ``lease_names(etcd)`` one by one (older leases may lack the
-labels), keeping those controlled by the Etcd.
+backup-restore writes their spec (holderIdentity = last snapshot revision, renewTime); druid applies only
+labels and ownerReferences, to both leases concurrently. Without a store, Sync deletes the existing ones
+instead. Existing objects are found by both names (older leases may lack the labels) and by label selector
+(default labels + component), keeping those controlled by the Etcd.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, metadata, obj
-from druid.components.registry import SNAPSHOT_LEASE, ErrorCodes
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.memberlease import without_spec
 from druid.runtime.objects import LEASES, Obj
 
-KIND = SNAPSHOT_LEASE
+KIND = "SnapshotLease"
 RESOURCE = LEASES
 COMPONENT_LABEL = c.COMPONENT_SNAPSHOT_LEASE
 ERROR_CODES = ErrorCodes("ERR_GET_SNAPSHOT_LEASE", "ERR_SYNC_SNAPSHOT_LEASE", "ERR_DELETE_SNAPSHOT_LEASE")
@@ -35,6 +35,23 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-def selector(etcd: Etcd) -> str:
-    """Label selector of both snapshot leases of ``etcd`` (delete-collection)."""
-    return names.selector_string({**names.default_labels(etcd.name), c.LABEL_COMPONENT: COMPONENT_LABEL})
+class SnapshotLeaseComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    concurrent = True
+    found_by_labels = True
+    delete_when_not_desired = True
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.delta_snapshot_lease_name(etcd_name), names.full_snapshot_lease_name(etcd_name)]
+
+    def applied(self, desired: Obj) -> Obj:
+        return without_spec(desired)
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        return build(etcd, opts)
+
+
+COMPONENT = SnapshotLeaseComponent()

@@ -3,7 +3,8 @@
 ``build`` is pure; what upstream reads from the cluster while building is passed in:
 
 - ``configmap_checksum``: ``configmap.checksum`` of the synced ConfigMap, put on the pod template as
-  ``checksum/etcd-configmap`` (left out when None, as upstream does without a checksum);
+  ``checksum/etcd-configmap`` (left out when None, as upstream does without a checksum; the component takes
+  it from the ConfigMap built before it);
 - ``backup_host_path``: for the Local provider, the host directory of the buckets
   (``statefulset_volumes.local_host_path(store secret)``; None means ``/etc/gardener/local-backupbuckets``);
 - ``replicas``: overrides ``spec.replicas`` (TLS roll-out keeps the current replicas, orphan adoption uses
@@ -11,27 +12,30 @@
 - ``existing``: the StatefulSet in the cluster, if any: when its selector does not match the new pod labels,
   its template labels are merged in (so a TLS-only patch stays valid before the orphan re-creation).
 
+``variant(etcd, desired, replicas=..., existing=...)`` derives those last two from an already built object.
+
 For a TLS-only patch upstream leaves the immutable fields alone: drop ``IMMUTABLE_SPEC_FIELDS`` from the
-built spec. Images: ``spec.etcd.image``/``spec.backup.image`` if set, else ``opts.images`` (build the options
-with ``images.load_images(upgrade_etcd_version=...)`` so the UpgradeEtcdVersion gate selects the ``-next``
-images). ``build`` raises ``ValueError`` for an unsupported store provider or ECS without ``secretRef``.
+built spec. Images: ``spec.etcd.image``/``spec.backup.image`` if set, else ``opts.images``
+(``options.build_options`` lets the UpgradeEtcdVersion gate select the ``-next`` images). ``build`` raises
+``ValueError`` for an unsupported store provider or ECS without ``secretRef``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from druid.api import constants as c
 from druid.api import defaults, names, store
 from druid.api.etcd import Etcd
+from druid.components import configmap
 from druid.components import statefulset_volumes as vol
-from druid.components.base import BuildOptions, metadata, obj
+from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.components.images import backup_restore_image, etcd_image
-from druid.components.registry import STATEFUL_SET, ErrorCodes
 from druid.components.statefulset_args import backup_restore_args, etcd_args
 from druid.runtime.objects import STATEFULSETS, Obj
 
-KIND = STATEFUL_SET
+KIND = "StatefulSet"
 RESOURCE = STATEFULSETS
 COMPONENT_LABEL = c.COMPONENT_STATEFULSET
 ERROR_CODES = ErrorCodes("ERR_GET_STATEFULSET", "ERR_SYNC_STATEFULSET", "ERR_DELETE_STATEFULSET")
@@ -235,6 +239,36 @@ def build(
         spec["serviceName"] = names.peer_service_name(etcd.name)
     name = names.statefulset_name(etcd.name)
     return [obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec=spec)]
+
+
+def variant(etcd: Etcd, desired: Obj, *, replicas: int | None = None, existing: Obj | None = None) -> Obj:
+    """``desired`` (built without ``replicas``/``existing``) as ``build`` makes it with them."""
+    out = copy.deepcopy(desired)
+    spec = out["spec"]
+    if replicas is not None and etcd.runtime_component_creation_enabled:
+        spec["replicas"] = replicas
+    if existing is not None:
+        spec["template"]["metadata"]["labels"] = pod_labels(etcd, existing)
+    return out
+
+
+class StatefulSetComponent(Component):
+    kind = KIND
+    resource = RESOURCE
+    component_label = COMPONENT_LABEL
+    error_codes = ERROR_CODES
+    runtime = False
+
+    def names(self, etcd_name: str) -> list[str]:
+        return [names.statefulset_name(etcd_name)]
+
+    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        configmaps = inputs.built.get(configmap.KIND) or []
+        checksum = configmap.checksum(configmaps[0]) if configmaps else None
+        return build(etcd, opts, configmap_checksum=checksum, backup_host_path=inputs.backup_host_path)
+
+
+COMPONENT = StatefulSetComponent()
 
 
 # TLS change detection (for the controller's TLS roll-out) ---------------------------------------------

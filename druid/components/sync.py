@@ -2,20 +2,17 @@
 
 ``sync`` applies each desired object with field manager ``etcd-druid`` (``force=True``) only when the
 live object in the informer cache differs in the fields druid owns (``diff.needs_apply``), so a steady
-state makes no API writes at all. Kind-specific behaviour:
+state makes no API writes at all. What differs between kinds is declared by each component (``base.py``):
+what of a desired object is applied and compared (``applied``), whether its objects are applied
+concurrently, whether its existing objects are deleted when it builds none, and the optional spec fields
+removed when no longer desired even if another field manager set them (an apply removes only fields druid
+itself owned).
 
-- member and snapshot Leases: only labels and ownerReferences are applied; the spec belongs to
-  backup-restore. Leases are synced concurrently; member leases beyond ``replicas`` are left alone.
-- SnapshotLease without a backup store: the existing (controlled) snapshot leases are deleted instead.
-- PodDisruptionBudget ``spec.unhealthyPodEvictionPolicy`` and client Service ``spec.trafficDistribution``
-  are removed when no longer desired even if another field manager set them (an apply removes only
-  fields druid itself owned).
-
-``existing`` / ``existing_names`` / ``trigger_delete`` find objects by name, or by label selector (member
-leases; snapshot leases are found by name and by selector), and only ever consider objects *controlled*
-by the Etcd (controller ownerReference with its UID). Deletions carry the object's UID as a precondition,
-so an object replaced in between is never deleted by mistake; NotFound is success. Errors are raised as
-:class:`DruidError` with the component's get/sync/delete code.
+``existing`` / ``existing_names`` / ``trigger_delete`` find objects by the component's names and label
+selector, and only ever consider objects *controlled* by the Etcd (controller ownerReference with its UID).
+Deletions carry the object's UID as a precondition, so an object replaced in between is never deleted by
+mistake; NotFound is success. Errors are raised as :class:`DruidError` with the component's get/sync/delete
+code.
 """
 
 from __future__ import annotations
@@ -33,24 +30,12 @@ from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
 from druid.components import diff
+from druid.components.base import Component
 from druid.components.errors import (
     OPERATION_GET_EXISTING_RESOURCE_NAMES,
     OPERATION_SYNC,
     OPERATION_TRIGGER_DELETE,
     DruidError,
-)
-from druid.components.registry import (
-    CLIENT_SERVICE,
-    CONFIG_MAP,
-    MEMBER_LEASE,
-    PEER_SERVICE,
-    POD_DISRUPTION_BUDGET,
-    ROLE,
-    ROLE_BINDING,
-    SERVICE_ACCOUNT,
-    SNAPSHOT_LEASE,
-    STATEFUL_SET,
-    Component,
 )
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
@@ -170,27 +155,6 @@ class SyncContext:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-NAMES_BY_KIND: dict[str, Callable[[str], list[str]]] = {
-    SERVICE_ACCOUNT: lambda n: [names.service_account_name(n)],
-    ROLE: lambda n: [names.role_name(n)],
-    ROLE_BINDING: lambda n: [names.role_binding_name(n)],
-    SNAPSHOT_LEASE: lambda n: [names.delta_snapshot_lease_name(n), names.full_snapshot_lease_name(n)],
-    POD_DISRUPTION_BUDGET: lambda n: [names.pod_disruption_budget_name(n)],
-    CLIENT_SERVICE: lambda n: [names.client_service_name(n)],
-    PEER_SERVICE: lambda n: [names.peer_service_name(n)],
-    CONFIG_MAP: lambda n: [names.config_map_name(n)],
-    STATEFUL_SET: lambda n: [names.statefulset_name(n)],
-}
-"""Kinds found by name (as upstream): the names of an Etcd's objects, from the Etcd's name alone."""
-
-
-def selector_labels(component: Component, etcd_name: str) -> dict[str, str] | None:
-    """Label selector of the kinds found by labels (member and snapshot leases), else None."""
-    if component.KIND not in (MEMBER_LEASE, SNAPSHOT_LEASE):
-        return None
-    return {**names.default_labels(etcd_name), c.LABEL_COMPONENT: component.COMPONENT_LABEL}
-
-
 def controlled_by(obj: Obj, ref: EtcdRef) -> bool:
     for owner in (obj.get("metadata") or {}).get("ownerReferences") or ():
         if owner.get("controller"):
@@ -206,11 +170,11 @@ def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
 
 async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[Obj]:
     """Objects of ``component`` controlled by the Etcd, from the cache or (``cached=False``) the API server."""
-    res = component.RESOURCE
+    res = component.resource
     use_cache = cached and res in ctx.caches
     found: dict[str, Obj] = {}
     try:
-        labels = selector_labels(component, ref.name)
+        labels = component.selector(ref.name)
         if labels is not None:
             if use_cache:
                 items = [o for o in ctx.caches[res].list(ref.namespace) if has_labels(o, labels)]
@@ -218,8 +182,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
                 page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
                 items = page.get("items") or []
             found.update((o["metadata"]["name"], o) for o in items)
-        by_name = NAMES_BY_KIND.get(component.KIND)
-        for name in by_name(ref.name) if by_name else ():
+        for name in component.names(ref.name):
             if name in found:
                 continue
             if use_cache:
@@ -230,9 +193,9 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
                 found[name] = obj
     except ApiError as e:
         raise DruidError(
-            component.ERROR_CODES.get,
+            component.error_codes.get,
             OPERATION_GET_EXISTING_RESOURCE_NAMES,
-            f"Error getting {component.KIND} for etcd: {ref}",
+            f"Error getting {component.kind} for etcd: {ref}",
             e,
         ) from e
     return [o for o in found.values() if controlled_by(o, ref)]
@@ -243,7 +206,7 @@ async def existing_names(ctx: SyncContext, component: Component, ref: EtcdRef, *
 
 
 async def _delete_all(ctx: SyncContext, component: Component, objs: list[Obj]) -> None:
-    res = component.RESOURCE
+    res = component.resource
     for obj in objs:
         meta = obj["metadata"]
         await ctx.writing(f"delete {res.kind} {meta.get('namespace')}/{meta['name']}")
@@ -253,7 +216,7 @@ async def _delete_all(ctx: SyncContext, component: Component, objs: list[Obj]) -
             if not e.conflict:  # 409: the UID precondition failed, i.e. it is already gone (and replaced)
                 raise
         ctx.memo.forget(res, meta.get("namespace") or "", meta["name"])
-        log.info("deleted", kind=component.KIND, object=f"{meta.get('namespace')}/{meta['name']}")
+        log.info("deleted", kind=component.kind, object=f"{meta.get('namespace')}/{meta['name']}")
 
 
 async def trigger_delete(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> None:
@@ -263,9 +226,9 @@ async def trigger_delete(ctx: SyncContext, component: Component, ref: EtcdRef, *
         await _delete_all(ctx, component, objs)
     except ApiError as e:
         raise DruidError(
-            component.ERROR_CODES.delete,
+            component.error_codes.delete,
             OPERATION_TRIGGER_DELETE,
-            f"Failed to delete {component.KIND} for etcd: {ref}",
+            f"Failed to delete {component.kind} for etcd: {ref}",
             e,
         ) from e
 
@@ -273,30 +236,16 @@ async def trigger_delete(ctx: SyncContext, component: Component, ref: EtcdRef, *
 # ---------------------------------------------------------------------------------------------- sync
 
 
-def applied_config(component: Component, desired: Obj) -> Obj:
-    """What druid applies of a desired object: all of it, except a Lease's spec (backup-restore's)."""
-    if component.KIND in (MEMBER_LEASE, SNAPSHOT_LEASE):
-        return {k: v for k, v in desired.items() if k != "spec"}
-    return desired
-
-
-STALE_FIELDS: dict[str, tuple[str, ...]] = {
-    POD_DISRUPTION_BUDGET: ("unhealthyPodEvictionPolicy",),
-    CLIENT_SERVICE: ("trafficDistribution",),
-}
-"""Optional spec fields removed when not desired, whoever set them."""
-
-
 def stale_fields(component: Component, desired: Obj, live: Obj | None) -> list[str]:
     if live is None:
         return []
     want, have = desired.get("spec") or {}, live.get("spec") or {}
-    return [f for f in STALE_FIELDS.get(component.KIND, ()) if f not in want and f in have]
+    return [f for f in component.stale_spec_fields if f not in want and f in have]
 
 
 async def _sync_one(ctx: SyncContext, component: Component, desired: Obj) -> None:
-    res, meta = component.RESOURCE, desired["metadata"]
-    config = applied_config(component, desired)
+    res, meta = component.resource, desired["metadata"]
+    config = component.applied(desired)
     live = await ctx.current(res, meta.get("namespace") or "", meta["name"])
     result = await ctx.apply(res, config, live)
     stale = stale_fields(component, desired, result or live)
@@ -318,20 +267,20 @@ async def sync(ctx: SyncContext, component: Component, etcd: Etcd | EtcdRef, des
     ref = etcd if isinstance(etcd, EtcdRef) else EtcdRef.of(etcd)
     start = len(ctx.writes)
     try:
-        if component.KIND == SNAPSHOT_LEASE and not desired:
+        if component.delete_when_not_desired and not desired:
             await _delete_all(ctx, component, await existing(ctx, component, ref, cached=True))
-        elif component.KIND in (MEMBER_LEASE, SNAPSHOT_LEASE):
+        elif component.concurrent:
             await asyncio.gather(*(_sync_one(ctx, component, d) for d in desired))
         else:
             for d in desired:
                 await _sync_one(ctx, component, d)
     except ApiError as e:
         raise DruidError(
-            component.ERROR_CODES.sync,
+            component.error_codes.sync,
             OPERATION_SYNC,
-            f"Error during create or update of {component.KIND} for etcd: {ref}",
+            f"Error during create or update of {component.kind} for etcd: {ref}",
             e,
         ) from e
     except DruidError as e:
-        raise DruidError(component.ERROR_CODES.sync, OPERATION_SYNC, e.message, e.cause) from e
+        raise DruidError(component.error_codes.sync, OPERATION_SYNC, e.message, e.cause) from e
     return ctx.writes[start:]

@@ -1,8 +1,9 @@
 """The ``ValidatingWebhookConfiguration`` of the etcd-components webhook (upstream's chart,
 charts/templates/validatingwebhookconfig.yaml): two webhooks calling the same path.
 
-- ``etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of the kinds druid manages (and jobs),
-  DELETE of PVCs, only for objects labelled ``app.kubernetes.io/managed-by=etcd-druid``;
+- ``etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of the kinds druid manages (the
+  resources of the component registry, and jobs), DELETE of PVCs, only for objects labelled
+  ``app.kubernetes.io/managed-by=etcd-druid``;
 - ``stsscale.etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of ``statefulsets/scale``
   without an objectSelector (an objectSelector does not apply to subresources, kubernetes#113594).
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
-from druid.runtime.objects import Obj, ResourceRef
+from druid.components import registry
+from druid.runtime.objects import JOBS, PVCS, Obj, ResourceRef
 
 VALIDATING_WEBHOOK_CONFIGURATIONS = ResourceRef(
     "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False
@@ -40,15 +42,19 @@ def _rule(group: str, resources: list[str], operations: tuple[str, ...] = ("UPDA
     }
 
 
-COMPONENT_RULES: tuple[dict[str, Any], ...] = (
-    _rule("", ["serviceaccounts", "services", "configmaps"]),
-    _rule("", ["persistentvolumeclaims"], ("DELETE",)),
-    _rule("rbac.authorization.k8s.io", ["roles", "rolebindings"]),
-    _rule("apps", ["statefulsets"]),
-    _rule("policy", ["poddisruptionbudgets"]),
-    _rule("batch", ["jobs"]),
-    _rule("coordination.k8s.io", ["leases"]),
-)
+def _component_rules() -> tuple[dict[str, Any], ...]:
+    """UPDATE/DELETE of the registry's resources, one rule per API group; DELETE of PVCs; jobs."""
+    by_group: dict[str, list[str]] = {}
+    for res in registry.managed_resources():
+        by_group.setdefault(res.group, []).append(res.plural)
+    return (
+        *(_rule(group, plurals) for group, plurals in by_group.items()),
+        _rule(PVCS.group, [PVCS.plural], ("DELETE",)),
+        _rule(JOBS.group, [JOBS.plural]),
+    )
+
+
+COMPONENT_RULES: tuple[dict[str, Any], ...] = _component_rules()
 STS_SCALE_RULES: tuple[dict[str, Any], ...] = (_rule("apps", ["statefulsets/scale"]),)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from druid.api import constants as c
+from druid.components import registry
 from druid.config.operator import EtcdComponentProtectionWebhookConfiguration
 from druid.runtime.objects import Obj
 
@@ -45,8 +46,8 @@ PDB: GroupKind = ("policy", "PodDisruptionBudget")
 LEASE: GroupKind = ("coordination.k8s.io", "Lease")
 SCALE: GroupKind = ("autoscaling", "Scale")
 
-DECODED_KINDS = frozenset({SERVICE_ACCOUNT, SERVICE, CONFIG_MAP, ROLE, ROLE_BINDING, STATEFUL_SET, PDB, LEASE})
-RUNTIME_KINDS = frozenset({SERVICE_ACCOUNT, ROLE, ROLE_BINDING, LEASE, PDB, SERVICE})
+DECODED_KINDS = frozenset((res.group, res.kind) for res in registry.managed_resources())
+RUNTIME_KINDS = frozenset((res.group, res.kind) for res in registry.runtime_resources())
 
 ERR_DECODE_REQUEST_OBJECT = "ERR_DECODE_REQUEST_OBJECT"
 ERR_GET_STATEFULSET = "ERR_GET_SCALE_SUBRESOURCE_PARENT"

@@ -22,10 +22,10 @@ from druid.components import (
     snapshotlease,
 )
 from druid.components.base import BuildOptions, Images
-from druid.runtime.objects import Obj
+from druid.runtime.objects import LEASES, PDBS, SERVICES, Obj
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
-MODULES: list[registry.Component] = [  # mypy checks that each module fits the protocol
+MODULES: list[Any] = [  # the runtime components' modules, in sync order
     serviceaccount,
     role,
     rolebinding,
@@ -126,10 +126,8 @@ def test_c20_member_leases_names_and_labels() -> None:
     assert prefixed[1]["metadata"]["labels"]["app.kubernetes.io/name"] == "pfx-etcd-main-1"
 
     assert memberlease.build(make_etcd(0), OPTS) == []
-    assert memberlease.selector(make_etcd()) == (
-        "app.kubernetes.io/component=etcd-member-lease,"
-        "app.kubernetes.io/managed-by=etcd-druid,app.kubernetes.io/part-of=etcd-main"
-    )
+    assert memberlease.COMPONENT.selector("etcd-main") == {**DEFAULTS, c.LABEL_COMPONENT: "etcd-member-lease"}
+    assert memberlease.COMPONENT.names("etcd-main") == []  # found by labels only
 
 
 def test_c21_snapshot_leases_only_with_store() -> None:
@@ -143,10 +141,8 @@ def test_c21_snapshot_leases_only_with_store() -> None:
         assert lease["metadata"]["labels"] == labels("etcd-snapshot-lease", lease["metadata"]["name"])
 
     assert snapshotlease.lease_names(make_etcd()) == ["etcd-main-delta-snap", "etcd-main-full-snap"]
-    assert snapshotlease.selector(make_etcd()) == (
-        "app.kubernetes.io/component=etcd-snapshot-lease,"
-        "app.kubernetes.io/managed-by=etcd-druid,app.kubernetes.io/part-of=etcd-main"
-    )
+    assert snapshotlease.COMPONENT.selector("etcd-main") == {**DEFAULTS, c.LABEL_COMPONENT: "etcd-snapshot-lease"}
+    assert snapshotlease.COMPONENT.names("etcd-main") == snapshotlease.lease_names(make_etcd())
 
 
 @pytest.mark.parametrize(("replicas", "expected"), [(0, 0), (1, 0), (2, 2), (3, 2), (4, 3), (5, 3)])
@@ -304,9 +300,21 @@ def test_registry_order_and_interface() -> None:
         "ConfigMap",
         "StatefulSet",
     )
-    assert registry.components(registry.RUNTIME_KINDS) == MODULES
+    assert registry.components(registry.RUNTIME_KINDS) == [m.COMPONENT for m in MODULES]
+    assert registry.runtime_components() == [m.COMPONENT for m in MODULES]
+    for name in ("SERVICE_ACCOUNT", "ROLE", "ROLE_BINDING", "MEMBER_LEASE", "SNAPSHOT_LEASE"):
+        assert getattr(registry, name) in registry.SYNC_ORDER
+    for name in ("POD_DISRUPTION_BUDGET", "CLIENT_SERVICE", "PEER_SERVICE", "CONFIG_MAP", "STATEFUL_SET"):
+        assert getattr(registry, name) in registry.SYNC_ORDER
     for module in MODULES:
-        assert registry.component(module.KIND) is module
+        comp = module.COMPONENT
+        assert registry.component(module.KIND) is comp
+        assert (comp.kind, comp.resource, comp.component_label, comp.error_codes) == (
+            module.KIND,
+            module.RESOURCE,
+            module.COMPONENT_LABEL,
+            module.ERROR_CODES,
+        )
         assert isinstance(module.ERROR_CODES, registry.ErrorCodes)
         get, sync, delete = module.ERROR_CODES
         assert get.startswith(("ERR_GET_", "ERR_LIST_"))
@@ -324,3 +332,37 @@ def test_registry_sync_and_cleanup_kinds() -> None:
     off = make_etcd(annotations={c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: ""})
     assert registry.sync_kinds(off) == ("ConfigMap", "StatefulSet")
     assert registry.cleanup_kinds(off) == registry.RUNTIME_KINDS
+
+
+def test_components_declare_their_behaviour() -> None:
+    etcd = make_etcd(3, spec={"backup": {"store": STORE}})
+    desired = registry.desired_objects(etcd, OPTS)
+    for comp in registry.COMPONENTS:
+        if comp.selector("etcd-main") is None:  # found by name: every built object is found by its name
+            assert [o["metadata"]["name"] for o in desired[comp.kind]] == comp.names("etcd-main")
+    concurrent = [comp.kind for comp in registry.COMPONENTS if comp.concurrent]
+    assert concurrent == ["MemberLease", "SnapshotLease"]
+    assert [comp.kind for comp in registry.COMPONENTS if comp.delete_when_not_desired] == ["SnapshotLease"]
+    stale = {comp.kind: comp.stale_spec_fields for comp in registry.COMPONENTS if comp.stale_spec_fields}
+    assert stale == {"PodDisruptionBudget": ("unhealthyPodEvictionPolicy",), "ClientService": ("trafficDistribution",)}
+    for comp in registry.COMPONENTS:  # Leases leave the spec to backup-restore; everything else is applied whole
+        for o in desired[comp.kind]:
+            applied = comp.applied(o)
+            assert applied == ({k: v for k, v in o.items() if k != "spec"} if comp.resource == LEASES else o)
+
+
+def test_managed_resources_derive_from_the_registry() -> None:
+    resources = registry.managed_resources()
+    assert len(resources) == len(set(resources)) == 8
+    assert {comp.resource for comp in registry.COMPONENTS} == set(resources)
+    runtime = registry.runtime_resources()
+    assert {LEASES, PDBS, SERVICES} <= set(runtime) and set(runtime) < set(resources)
+    assert {r.kind for r in resources} - {r.kind for r in runtime} == {"ConfigMap", "StatefulSet"}
+
+
+def test_desired_objects_reports_the_component_that_cannot_build() -> None:
+    etcd = make_etcd(spec={"backup": {"store": {**STORE, "provider": "nope"}}})
+    with pytest.raises(registry.InvalidSpec) as err:
+        registry.desired_objects(etcd, OPTS)
+    assert err.value.kind == "StatefulSet" and isinstance(err.value.error, ValueError)
+    assert str(err.value) == str(err.value.error)

@@ -15,7 +15,7 @@ import pytest
 from druid.api.etcd import Etcd
 from druid.components import configmap, images, statefulset
 from druid.components import statefulset_volumes as vol
-from druid.components.base import BuildOptions, Images
+from druid.components.base import BuildInputs, BuildOptions, Images
 from druid.runtime.objects import Obj
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
@@ -767,3 +767,31 @@ def test_l69_overwrite_values_typed_like_go(tmp_path: Path) -> None:
     assert images.load_images({"IMAGEVECTOR_OVERWRITE": str(override)}).alpine == f"{REPO}/3rd/alpine:3.21.3"
     override.write_text("images:\n- name: alpine\n  repository: r/alpine\n  tag: t\n  architectures: [amd64]\n")
     assert images.load_images({"IMAGEVECTOR_OVERWRITE": str(override)}).alpine == "r/alpine:t"
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+def test_variant_of_a_built_statefulset_equals_building_it_with_replicas_and_existing(disabled: bool) -> None:
+    annotations = {"druid.gardener.cloud/disable-etcd-runtime-component-creation": ""} if disabled else None
+    etcd = make_etcd(3, meta_annotations=annotations)
+    desired = build(etcd)
+    old = {
+        "spec": {
+            "selector": {"matchLabels": {"instance": NAME, "name": "etcd"}},
+            "template": {"metadata": {"labels": {"instance": NAME, "name": "etcd"}}},
+        }
+    }
+    matching = {"spec": {"selector": {"matchLabels": DEFAULTS}, "template": {"metadata": {"labels": {"x": "y"}}}}}
+    before = copy.deepcopy(desired)
+    for kwargs in ({}, {"replicas": 1}, {"existing": old}, {"existing": matching}, {"replicas": 5, "existing": old}):
+        assert statefulset.variant(etcd, desired, **kwargs) == build(etcd, **kwargs), kwargs
+    assert desired == before  # the planned object is left as it was
+
+
+def test_component_takes_the_checksum_from_the_configmap_built_before_it() -> None:
+    etcd = make_etcd(3, backup={"store": {"provider": "Local", "container": "bkt", "prefix": "p"}})
+    cm = configmap.build(etcd, OPTS)
+    built = statefulset.COMPONENT.build(etcd, OPTS, BuildInputs({"ConfigMap": cm}, backup_host_path="/srv/b"))
+    assert built == statefulset.build(
+        etcd, OPTS, configmap_checksum=configmap.checksum(cm[0]), backup_host_path="/srv/b"
+    )
+    assert statefulset.COMPONENT.build(etcd, OPTS, BuildInputs()) == statefulset.build(etcd, OPTS)

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from druid.components import registry
 from druid.config.operator import parse, validate
 from druid.runtime.manager import ManagerOptions
 from druid.testing.binaries import REPO
-from druid.webhook.configuration import DEFAULT_PORT, WEBHOOK_PATH
+from druid.webhook.configuration import COMPONENT_RULES, DEFAULT_PORT, WEBHOOK_PATH
 
 MANIFESTS = REPO / "manifests"
 NAMESPACE = "druid-system"
@@ -216,3 +217,14 @@ def test_service_monitor_scrapes_the_metrics_port(objects: list[dict[str, Any]])
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_webhook_rules_and_cluster_role_cover_every_registry_resource(objects: list[dict[str, Any]]) -> None:
+    role = one(objects, "ClusterRole", "druid.gardener.cloud:system:etcd-druid")
+    for res in registry.managed_resources():
+        hooked = [r for r in COMPONENT_RULES if res.group in r["apiGroups"] and res.plural in r["resources"]]
+        assert [r["operations"] for r in hooked] == [["UPDATE", "DELETE"]], res
+        granted = {
+            v for r in role["rules"] if res.group in r["apiGroups"] and res.plural in r["resources"] for v in r["verbs"]
+        }
+        assert set(gen.MANAGED_VERBS) <= granted, res

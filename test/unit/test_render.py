@@ -60,7 +60,7 @@ def parse_stream(text: str) -> list[Obj]:
 
 
 def builders_output(raw: dict[str, Any], opts: BuildOptions, backup_host_path: str | None = None) -> list[Obj]:
-    """What the component builders return for ``raw``, called one by one in registry order."""
+    """What the component modules' own ``build`` functions return for ``raw``, called one by one in registry order."""
     raw = copy.deepcopy(raw)
     raw["metadata"].setdefault("uid", PLACEHOLDER_UID)
     etcd = Etcd.model_validate(raw)
@@ -70,7 +70,7 @@ def builders_output(raw: dict[str, Any], opts: BuildOptions, backup_host_path: s
         if kind == registry.STATEFUL_SET:
             out += statefulset.build(etcd, opts, configmap_checksum=checksum, backup_host_path=backup_host_path)
         else:
-            out += registry.component(kind).build(etcd, opts)
+            out += sys.modules[type(registry.component(kind)).__module__].build(etcd, opts)
             if kind == registry.CONFIG_MAP:
                 checksum = configmap.checksum(out[-1])
     return out

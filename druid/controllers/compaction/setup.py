@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.components.base import BuildOptions
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.compaction.fullsnapshot import Endpoint, service_endpoint
 from druid.controllers.compaction.metrics import compaction_metrics
@@ -30,12 +30,6 @@ from druid.runtime.ratelimit import RateLimiter
 CONTROLLER_NAME = "compaction-controller"
 LEASE_SELECTOR = f"{c.LABEL_COMPONENT}={c.COMPONENT_SNAPSHOT_LEASE}"
 JOB_SELECTOR = f"{c.LABEL_COMPONENT}={c.COMPONENT_COMPACTION_JOB}"
-
-
-def default_build_options(config: OperatorConfiguration) -> BuildOptions:
-    gates = dict(config.feature_gates)
-    upgrade = gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)
-    return BuildOptions(images=load_images(upgrade_etcd_version=upgrade), feature_gates=gates)
 
 
 def make_compaction_controller(
@@ -60,7 +54,7 @@ def make_compaction_controller(
     deps = Deps(
         kube=kube,
         config=cfg,
-        build_options=build_options or default_build_options(config),
+        build_options=build_options or components_options(config),
         etcds=informers.get(ETCDS, namespace).store,
         jobs=informers.get(JOBS, namespace, JOB_SELECTOR).store,
         leases=informers.get(LEASES, namespace, LEASE_SELECTOR).store,

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.components.base import Images
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.components.options import build_options as components_options
 from druid.config.operator import DEFAULT_ETCD_COPY_BACKUPS_TASK_CONCURRENT_SYNCS, OperatorConfiguration
 from druid.controllers.copybackups.reconciler import COPY_BACKUPS_TASKS, CopyBackupsReconciler
 from druid.runtime.client import Kube
@@ -37,7 +37,7 @@ def make_copy_backups_controller(
 ) -> Controller:
     """The controller on ``informers`` (``namespace``: confined to one namespace; ``images``: image vector)."""
     if images is None:
-        images = load_images(upgrade_etcd_version=config.feature_gates.get(FEATURE_UPGRADE_ETCD_VERSION, False))
+        images = components_options(config).images
     jobs = informers.get(JOBS, namespace, JOB_SELECTOR)
     workers = config.controllers.etcd_copy_backups_task.concurrent_syncs
     controller = Controller(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from druid.api import store as store_api
 from druid.api.etcd import Etcd
-from druid.components import configmap, registry
+from druid.components import registry
 from druid.components import statefulset as sts_component
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import OPERATION_SYNC, DruidError
@@ -27,7 +27,6 @@ class Plan:
     """Every desired object of a spec reconcile, built before anything is written."""
 
     objects: dict[str, list[Obj]] = field(default_factory=dict)  # kind -> desired objects
-    configmap_checksum: str | None = None
     backup_host_path: str | None = None
     missing_secrets: list[str] = field(default_factory=list)
 
@@ -41,7 +40,7 @@ def _field_of(message: str) -> str:
 
 
 def _invalid(kind: str, error: Exception) -> DruidError:
-    code = registry.component(kind).ERROR_CODES.sync
+    code = registry.component(kind).error_codes.sync
     return DruidError(code, OPERATION_SYNC, f"Invalid spec for {kind}: {_field_of(str(error))}: {error}")
 
 
@@ -64,30 +63,20 @@ async def _read_backup_host_path(run: Run, etcd: Etcd, plan: Plan) -> None:
 
 async def make_plan(run: Run, etcd: Etcd) -> Plan:
     """Build all desired objects; raises :class:`DruidError` when the spec cannot be built."""
-    deps, opts = run.deps, run.deps.build_options
+    deps = run.deps
     plan = Plan()
     plan.missing_secrets = [
         name for name in referenced_secrets(run.etcd) if deps.secrets.get(ObjectKey(etcd.namespace, name)) is None
     ]
-    kinds = registry.sync_kinds(etcd)
-    for kind in kinds:
-        if kind == registry.STATEFUL_SET:
-            continue
-        try:
-            plan.objects[kind] = registry.component(kind).build(etcd, opts)
-        except ValueError as e:
-            raise _invalid(kind, e) from e
-    if registry.CONFIG_MAP in plan.objects:
-        plan.configmap_checksum = configmap.checksum(plan.objects[registry.CONFIG_MAP][0])
-    if registry.STATEFUL_SET in kinds:
-        try:
-            if vol.provider(etcd) == store_api.LOCAL:
-                await _read_backup_host_path(run, etcd, plan)
-            plan.objects[registry.STATEFUL_SET] = sts_component.build(
-                etcd, opts, configmap_checksum=plan.configmap_checksum, backup_host_path=plan.backup_host_path
-            )
-        except ValueError as e:
-            raise _invalid(registry.STATEFUL_SET, e) from e
+    try:
+        if registry.STATEFUL_SET in registry.sync_kinds(etcd) and vol.provider(etcd) == store_api.LOCAL:
+            await _read_backup_host_path(run, etcd, plan)
+    except ValueError as e:
+        raise _invalid(registry.STATEFUL_SET, e) from e
+    try:
+        plan.objects = registry.desired_objects(etcd, deps.build_options, backup_host_path=plan.backup_host_path)
+    except registry.InvalidSpec as e:
+        raise _invalid(e.kind, e.error) from e
     return plan
 
 

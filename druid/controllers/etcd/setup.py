@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.components.base import BuildOptions
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
 from druid.controllers.etcd.caches import MANAGED_KINDS, MANAGED_SELECTOR, CacheSource
@@ -28,15 +28,6 @@ from druid.runtime.objects import LEASES, PODS, PVCS, STATEFULSETS, Obj, Tombsto
 from druid.runtime.ratelimit import ItemExponentialFailureRateLimiter
 
 RATE_LIMIT_BASE = 0.01
-
-
-def default_build_options(config: OperatorConfiguration) -> BuildOptions:
-    gates = dict(config.feature_gates)
-    return BuildOptions(
-        images=load_images(upgrade_etcd_version=gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)),
-        disable_etcd_service_account_automount=config.controllers.etcd.disable_etcd_service_account_automount,
-        feature_gates=gates,
-    )
 
 
 def make_etcd_controller(
@@ -62,7 +53,7 @@ def make_etcd_controller(
         kube=kube,
         caches=caches,
         secrets=secrets.store,
-        build_options=build_options or default_build_options(config),
+        build_options=build_options or components_options(config),
         events=EventRecorder(kube, CONTROLLER_NAME),
         status_sync_period=cfg.etcd_status_sync_period,
         thresholds=MemberThresholds(

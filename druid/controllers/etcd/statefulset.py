@@ -25,7 +25,6 @@ Pre-sync: with a backup store and a running StatefulSet, scaling to 0 (hibernati
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -100,7 +99,7 @@ def peer_tls_in_sync(ctx: SyncContext, run: Run, etcd: Etcd, replicas: int) -> b
     return not any(flags)
 
 
-async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: Obj, build: Callable[..., Obj]) -> None:
+async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: Obj, desired: Obj) -> None:
     key = f"{etcd.namespace}/{etcd.name}"
     current = int(_spec(existing).get("replicas") or 0)
     if not sts_component.tls_config_in_sync(etcd, existing):
@@ -111,9 +110,9 @@ async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: 
                 "Not all etcd cluster members are ready. It is not safe to patch STS for Peer URL TLS changes. "
                 f"Replicas: {current}, ReadyReplicas: {ready}",
             )
-        desired = _keep_immutable(build(replicas=current, existing=existing), existing)
+        patch = sts_component.variant(etcd, desired, replicas=current, existing=existing)
         try:
-            await ctx.apply(STATEFULSETS, desired, existing)
+            await ctx.apply(STATEFULSETS, _keep_immutable(patch, existing), existing)
         except ApiError as e:
             raise _sync_error(f"Error creating or patching StatefulSet with TLS changes for etcd: {key}", e) from e
         raise RequeueAfter(OPERATION_SYNC, f"Updated TLS config for etcd: {key}, requeuing reconcile request")
@@ -125,22 +124,9 @@ async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: 
 
 
 async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -> None:
-    opts = run.deps.build_options
     key = f"{etcd.namespace}/{etcd.name}"
     name = names.statefulset_name(etcd.name)
     [desired] = plan.objects[registry.STATEFUL_SET]
-
-    def build(replicas: int | None = None, existing: Obj | None = None) -> Obj:
-        """The desired StatefulSet with other replicas, or with the template labels an old one needs."""
-        return sts_component.build(
-            etcd,
-            opts,
-            configmap_checksum=plan.configmap_checksum,
-            backup_host_path=plan.backup_host_path,
-            replicas=replicas,
-            existing=existing,
-        )[0]
-
     existing = ctx.cached(STATEFULSETS, etcd.namespace, name)
     try:
         if existing is None:
@@ -151,7 +137,7 @@ async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -
                 if pods:
                     members = len((etcd.status.members if etcd.status else None) or ())
                     log.info("re-creating StatefulSet to adopt orphan pods", pods=len(pods), replicas=members)
-                    await ctx.apply(STATEFULSETS, build(replicas=members), None)
+                    await ctx.apply(STATEFULSETS, sts_component.variant(etcd, desired, replicas=members), None)
                     raise RequeueAfter(
                         OPERATION_SYNC,
                         "StatefulSet has not yet been created or is not ready with previous replicas for etcd: "
@@ -160,7 +146,7 @@ async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -
             await ctx.apply(STATEFULSETS, desired, None)
             return
         if etcd.spec.replicas != 0:
-            await _handle_tls_changes(ctx, run, etcd, existing, build)
+            await _handle_tls_changes(ctx, run, etcd, existing, desired)
         selector = (_spec(existing).get("selector") or {}).get("matchLabels") or {}
         if selector != names.default_labels(etcd.name):
             meta = existing["metadata"]
