@@ -27,9 +27,10 @@ from pydantic import BaseModel, ValidationError
 
 from druid.api import constants as c
 from druid.api.etcd import Etcd
-from druid.components import configmap, goyaml, registry, statefulset
+from druid.components import configmap, registry, statefulset
 from druid.components.base import BuildOptions
 from druid.components.images import load_images
+from druid.gocompat import goyaml
 from druid.runtime.objects import Obj
 
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"

@@ -34,8 +34,8 @@ from typing import Any
 
 import yaml
 
-from druid.components import goyaml
 from druid.config.operator import OperatorConfiguration
+from druid.gocompat import goyaml
 from druid.webhook.configuration import ServiceReference, validating_webhook_configuration
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from druid.api import duration, quantity
+from druid.gocompat import duration, quantity
 
 if TYPE_CHECKING:
     from druid.api.etcd import BackupSpec, Etcd, EtcdConfig, EtcdSpec, TLSConfig

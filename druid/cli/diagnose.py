@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import duration, names
+from druid.api import names
 from druid.controllers.etcd import members as m
 from druid.controllers.etcd.conditions import DEFAULT_DELTA_SNAPSHOT_PERIOD, full_snapshot_window
 from druid.controllers.etcd.status import controlled_by
+from druid.gocompat import duration
 from druid.runtime.clock import parse_time
 
 Lease = Mapping[str, Any]

@@ -13,10 +13,10 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd, TLSConfig
-from druid.components import goyaml
 from druid.components.base import BuildOptions, metadata, obj
 from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION
 from druid.components.registry import CONFIG_MAP, ErrorCodes
+from druid.gocompat import goyaml
 from druid.runtime.objects import CONFIGMAPS, Obj
 
 KIND = CONFIG_MAP

@@ -21,9 +21,7 @@ Which images the builders get:
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import struct
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -31,8 +29,8 @@ from typing import Any
 import yaml
 
 from druid.api.etcd import Etcd
-from druid.components import goyaml
 from druid.components.base import BuildOptions, Images
+from druid.gocompat import goyaml, strconv
 
 OVERRIDE_ENV = "IMAGEVECTOR_OVERWRITE"
 FEATURE_UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
@@ -82,29 +80,6 @@ class ImageSource:
 ImageVector = list[ImageSource]
 
 
-def _go_float32(value: float) -> str:
-    """``strconv.FormatFloat(value, 'g', -1, 32)``: how a YAML number becomes a string field upstream."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    single = struct.unpack("f", struct.pack("f", value))[0]
-    for digits in range(1, 10):
-        text = f"{single:.{digits - 1}e}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
-            break
-    mantissa, exponent = text.split("e")
-    sign, mantissa = ("-", mantissa[1:]) if mantissa.startswith("-") else ("", mantissa)
-    figures, exp = mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
-    if exp < -4 or exp >= 6:
-        tail = f".{figures[1:]}" if len(figures) > 1 else ""
-        return f"{sign}{figures[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if exp < 0:
-        return f"{sign}0.{'0' * (-exp - 1)}{figures}"
-    whole, frac = figures[: exp + 1].ljust(exp + 1, "0"), figures[exp + 1 :]
-    return f"{sign}{whole}{'.' + frac if frac else ''}"
-
-
 def _string(value: Any, where: str) -> str | None:
     """A string field as Go's JSON decoding (after sigs.k8s.io/yaml's number coercion) sees it."""
     if value is None or isinstance(value, str):
@@ -114,7 +89,7 @@ def _string(value: Any, where: str) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float32(value)
+        return strconv.format_float32(value)
     raise ImageVectorError(f"{where}: expected a string, got {type(value).__name__}")
 
 

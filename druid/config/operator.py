@@ -50,7 +50,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
-from druid.api import duration as godur
+from druid.gocompat import duration as godur
 
 if TYPE_CHECKING:
     from druid.config.validation import FieldError
@@ -103,7 +103,7 @@ def _duration_in(value: Any, handler: ValidatorFunctionWrapHandler, info: Valida
 
 
 def _duration_out(seconds: float) -> str:
-    return godur.go_string(round(seconds * godur.SECOND))
+    return godur.format_seconds(seconds)
 
 
 Duration = Annotated[float, WrapValidator(_duration_in), PlainSerializer(_duration_out, when_used="json")]

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from druid.api import constants as c
 from druid.config.operator import EtcdComponentProtectionWebhookConfiguration
+from druid.gocompat import fmt
 from druid.runtime.objects import Obj
 
 GroupKind = tuple[str, str]
@@ -151,11 +152,6 @@ def object_key(meta: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def go_map(labels: Mapping[str, str]) -> str:
-    """A map[string]string printed with ``%v``: ``map[k1:v1 k2:v2]``, keys sorted."""
-    return "map[" + " ".join(f"{k}:{labels[k]}" for k in sorted(labels)) + "]"
-
-
 def labels_of(meta: Mapping[str, Any]) -> dict[str, str]:
     labels = meta.get("labels")
     return dict(labels) if isinstance(labels, dict) else {}
@@ -243,10 +239,10 @@ async def _claiming_statefulset(request: Mapping[str, Any], lookups: Lookups) ->
         found = await lookups.statefulsets(namespace, labels)
     except Exception as e:
         raise WebhookError(
-            ERR_GET_STATEFULSET, operation, f"failed to fetch StatefulSet for labels: {go_map(labels)}", e
+            ERR_GET_STATEFULSET, operation, f"failed to fetch StatefulSet for labels: {fmt.format_map(labels)}", e
         ) from e
     if len(found) > 1:
-        message = f"found more than one StatefulSet for labels: {go_map(labels)}"
+        message = f"found more than one StatefulSet for labels: {fmt.format_map(labels)}"
         raise WebhookError(ERR_TOO_MANY_MATCHING_STATEFULSETS, "FetchStatefulSetByLabels", message)
     return dict(found[0].get("metadata") or {}) if found else None
 

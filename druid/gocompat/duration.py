@@ -147,3 +147,8 @@ def normalize(text: str) -> str:
 def seconds(text: str) -> float:
     """The duration in (fractional) seconds."""
     return parse_duration(text) / SECOND
+
+
+def format_seconds(value: float) -> str:
+    """Seconds rendered like Go's ``time.Duration.String()`` (rounded to whole nanoseconds): 90 -> ``1m30s``."""
+    return go_string(round(value * SECOND))
