@@ -29,7 +29,7 @@ from druid.api import constants as c
 from druid.api.etcd import Etcd
 from druid.components import configmap, registry, statefulset
 from druid.components.base import BuildOptions
-from druid.components.images import load_images
+from druid.config.images import load_images
 from druid.gocompat import goyaml
 from druid.runtime.objects import Obj
 

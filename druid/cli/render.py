@@ -12,9 +12,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from druid.components.base import BuildOptions
-from druid.components.images import ImageVectorError, load_images
 from druid.components.statefulset_volumes import LOCAL_DEFAULT_HOST_PATH
 from druid.config import features
+from druid.config.images import ImageVectorError, load_images
 from druid.render import PLACEHOLDER_UID, RenderError, load_documents, render_objects, to_yaml
 from druid.runtime.objects import Obj
 
@@ -84,11 +84,11 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
 
 def _read_config(path: str) -> OperatorConfiguration:
     """The OperatorConfiguration in ``path``; its deprecation notes go to stderr (never stdout)."""
-    from druid.config import operator
+    from druid.config import ConfigError, loader
 
     try:
-        config, notes = operator.read(path)
-    except operator.ConfigError as err:
+        config, notes = loader.read(path)
+    except ConfigError as err:
         raise RenderError([f"--config {path}: {error}" for error in err.errors]) from None
     for note in notes:
         print(f"druid render: --config {path}: {note}", file=sys.stderr)
@@ -104,7 +104,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         automount_disabled = bool(config.controllers.etcd.disable_etcd_service_account_automount)
     gates.update(parse_feature_gates(args.feature_gates))
     try:
-        images = load_images(upgrade_etcd_version=gates.get(features.UPGRADE_ETCD_VERSION, False))
+        images = load_images(upgrade_etcd_version=features.is_enabled(gates, features.UPGRADE_ETCD_VERSION))
     except ImageVectorError as err:
         raise RenderError([str(err)]) from None
     return BuildOptions(

@@ -15,16 +15,9 @@ from typing import Any
 
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.config import features
+from druid.config.images import Images
 from druid.runtime.objects import Obj
-
-
-@dataclass(frozen=True)
-class Images:
-    """Container images the builders use (from the image vector, before spec overrides)."""
-
-    etcd_wrapper: str
-    etcd_backup_restore: str
-    alpine: str
 
 
 @dataclass(frozen=True)
@@ -36,7 +29,7 @@ class BuildOptions:
     feature_gates: dict[str, bool] = field(default_factory=dict)
 
     def feature(self, name: str) -> bool:
-        return bool(self.feature_gates.get(name, False))
+        return features.is_enabled(self.feature_gates, name)
 
 
 def metadata(etcd: Etcd, name: str, component: str, app_name: str | None = None, **extra: Any) -> dict[str, Any]:

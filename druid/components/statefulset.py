@@ -26,9 +26,9 @@ from druid.api import defaults, names, store
 from druid.api.etcd import Etcd
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions, metadata, obj
-from druid.components.images import backup_restore_image, etcd_image
 from druid.components.registry import STATEFUL_SET, ErrorCodes
 from druid.components.statefulset_args import backup_restore_args, etcd_args
+from druid.config.images import backup_restore_image, etcd_image
 from druid.runtime.objects import STATEFULSETS, Obj
 
 KIND = STATEFUL_SET
@@ -148,7 +148,7 @@ def _etcd_container(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
     }
     return {
         "name": CONTAINER_ETCD,
-        "image": etcd_image(etcd, opts),
+        "image": etcd_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": etcd_args(etcd),
         "readinessProbe": probe,
@@ -163,7 +163,7 @@ def _backup_restore_container(etcd: Etcd, opts: BuildOptions, provider: str | No
     backup = etcd.spec.backup
     return {
         "name": CONTAINER_BACKUP_RESTORE,
-        "image": backup_restore_image(etcd, opts),
+        "image": backup_restore_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": backup_restore_args(etcd, provider),
         "ports": [_port("server", defaults.backup_port(backup))],

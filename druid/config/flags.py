@@ -118,7 +118,7 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
     return gates
 
 
-def configuration_from_flags(args: argparse.Namespace) -> op.OperatorConfiguration:
+def from_deprecated_flags(args: argparse.Namespace) -> op.OperatorConfiguration:
     """The defaulted configuration the deprecated flags describe (upstream's ToOperatorConfiguration)."""
     a = args
     fqdn = a.reconciler_service_account if a.reconciler_service_account.strip() else None

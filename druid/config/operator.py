@@ -25,18 +25,17 @@ them with a deprecation note (see :func:`read`): ``logConfiguration`` → ``logg
 chart's ``logConfiguration.logLevel: debug`` has no effect there; druid honours it.) A canonical key
 wins over its drifted twin.
 
-Validation (:func:`validate`) lives in :mod:`druid.config.validation`, the deprecated CLI flags in
-:mod:`druid.config.flags`, feature gates in :mod:`druid.config.features`.
+The package has no import cycle; each module imports only those before it: ``errors`` and ``features``
+(leaves), ``operator`` (models, defaults, :func:`parse`), ``servers``, ``validation`` (:func:`validate`),
+``flags`` (the deprecated CLI flags), ``loader`` (:func:`read` / :func:`load` of a file), ``images`` (the
+image vector).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -50,10 +49,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from druid.config.errors import ConfigError, FieldError
 from druid.gocompat import duration as godur
-
-if TYPE_CHECKING:
-    from druid.config.validation import FieldError
 
 API_VERSION: Final = "config.druid.gardener.cloud/v1alpha1"
 KIND: Final = "OperatorConfiguration"
@@ -322,14 +319,6 @@ class OperatorConfiguration(_Model):
 # Errors ----------------------------------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
-    """An unreadable or invalid configuration; ``errors`` name the field paths."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(str(e) for e in errors))
-        self.errors = errors
-
-
 # Loading ---------------------------------------------------------------------------------------------
 
 
@@ -395,8 +384,6 @@ def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
 
     Returns the configuration and deprecation notes for drifted keys. Raises :class:`ConfigError`.
     """
-    from druid.config.validation import FieldError
-
     if not isinstance(data, dict):
         raise ConfigError([FieldError("<root>", "must be a mapping (an OperatorConfiguration object)")])
     data = copy.deepcopy(data)
@@ -409,50 +396,3 @@ def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
     except ValidationError as e:
         raise ConfigError([FieldError(_path(err["loc"]), _message(err)) for err in e.errors()]) from None
     return cfg, notes
-
-
-def read(path: str | Path) -> tuple[OperatorConfiguration, list[str]]:
-    """Read a YAML config file: the defaulted and validated configuration and deprecation notes.
-
-    Raises :class:`ConfigError` naming the field paths (``controllers.etcd.concurrentSyncs: must be
-    greater than 0``).
-    """
-    from druid.config.validation import FieldError
-
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError([FieldError("<file>", f"cannot read {path}: {e.strerror or e}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([FieldError("<file>", f"not valid YAML: {e}")]) from None
-    cfg, notes = parse(data)
-    errors = validate(cfg)
-    if errors:
-        raise ConfigError(errors)
-    return cfg, notes
-
-
-def load(path: str | Path) -> OperatorConfiguration:
-    """:func:`read` without the deprecation notes (they are logged)."""
-    import structlog
-
-    cfg, notes = read(path)
-    for note in notes:
-        structlog.get_logger(__name__).warning(note, config=str(path))
-    return cfg
-
-
-def validate(cfg: OperatorConfiguration) -> list[FieldError]:
-    """Every rule of upstream's ``ValidateOperatorConfiguration`` plus feature gates (see validation.py)."""
-    from druid.config.validation import validate_configuration
-
-    return validate_configuration(cfg)
-
-
-def from_deprecated_flags(args: argparse.Namespace) -> OperatorConfiguration:
-    """The configuration the deprecated CLI flags describe (used when ``--config`` is absent)."""
-    from druid.config.flags import configuration_from_flags
-
-    return configuration_from_flags(args)

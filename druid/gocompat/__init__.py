@@ -9,6 +9,7 @@ public function's docstring names the Go behaviour it mirrors:
 - ``goyaml``: ``sigs.k8s.io/yaml.Marshal``, ``encoding/json.Marshal`` and go-yaml v2's scalar typing.
 - ``strconv``: ``strconv.ParseBool`` and ``strconv.FormatFloat(x, 'g', -1, 32)``.
 - ``fmt``: ``fmt``'s ``%v`` of a ``map[string]string``.
+- ``net``: ``net.SplitHostPort`` (with a numeric port).
 
 Nothing here knows about etcd; nothing here does I/O.
 """

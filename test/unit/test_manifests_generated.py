@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from druid.config.operator import parse, validate
+from druid.config import parse, validate
 from druid.runtime.manager import ManagerOptions
 from druid.testing.binaries import REPO
 from druid.webhook.configuration import DEFAULT_PORT, WEBHOOK_PATH

@@ -16,9 +16,9 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names, store
 from druid.api.etcd import Etcd
-from druid.components import images
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions, metadata
+from druid.config import images
 from druid.config.operator import CompactionControllerConfiguration
 from druid.gocompat import duration
 from druid.runtime.objects import JOBS, Obj
@@ -153,7 +153,7 @@ def build(
         template_meta["annotations"] = annotations
     container = {
         "name": CONTAINER_NAME,
-        "image": images.backup_restore_image(etcd, opts),
+        "image": images.backup_restore_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": args(etcd, config.metrics_scrape_wait_duration),
         "resources": {"requests": defaults.compaction_job_requests(etcd.spec.backup)},

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.components.base import BuildOptions
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.config import features
+from druid.config.images import load_images
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.compaction.fullsnapshot import Endpoint, service_endpoint
 from druid.controllers.compaction.metrics import compaction_metrics
@@ -34,7 +35,7 @@ JOB_SELECTOR = f"{c.LABEL_COMPONENT}={c.COMPONENT_COMPACTION_JOB}"
 
 def default_build_options(config: OperatorConfiguration) -> BuildOptions:
     gates = dict(config.feature_gates)
-    upgrade = gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)
+    upgrade = features.is_enabled(gates, features.UPGRADE_ETCD_VERSION)
     return BuildOptions(images=load_images(upgrade_etcd_version=upgrade), feature_gates=gates)
 
 

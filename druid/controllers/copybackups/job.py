@@ -19,7 +19,7 @@ from druid.api import names, store
 from druid.api.copybackupstask import EtcdCopyBackupsTask
 from druid.api.store import StoreSpec
 from druid.components import statefulset_volumes as vol
-from druid.components.base import Images
+from druid.config.images import Images
 from druid.gocompat import duration
 from druid.runtime.objects import Obj
 

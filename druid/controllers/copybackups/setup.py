@@ -12,8 +12,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
-from druid.components.base import Images
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.config import features
+from druid.config.images import Images, load_images
 from druid.config.operator import DEFAULT_ETCD_COPY_BACKUPS_TASK_CONCURRENT_SYNCS, OperatorConfiguration
 from druid.controllers.copybackups.reconciler import COPY_BACKUPS_TASKS, CopyBackupsReconciler
 from druid.runtime.client import Kube
@@ -37,7 +37,9 @@ def make_copy_backups_controller(
 ) -> Controller:
     """The controller on ``informers`` (``namespace``: confined to one namespace; ``images``: image vector)."""
     if images is None:
-        images = load_images(upgrade_etcd_version=config.feature_gates.get(FEATURE_UPGRADE_ETCD_VERSION, False))
+        images = load_images(
+            upgrade_etcd_version=features.is_enabled(config.feature_gates, features.UPGRADE_ETCD_VERSION)
+        )
     jobs = informers.get(JOBS, namespace, JOB_SELECTOR)
     workers = config.controllers.etcd_copy_backups_task.concurrent_syncs
     controller = Controller(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.components.base import BuildOptions
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
+from druid.config import features
+from druid.config.images import load_images
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
 from druid.controllers.etcd.caches import MANAGED_KINDS, MANAGED_SELECTOR, CacheSource
@@ -33,7 +34,7 @@ RATE_LIMIT_BASE = 0.01
 def default_build_options(config: OperatorConfiguration) -> BuildOptions:
     gates = dict(config.feature_gates)
     return BuildOptions(
-        images=load_images(upgrade_etcd_version=gates.get(FEATURE_UPGRADE_ETCD_VERSION, False)),
+        images=load_images(upgrade_etcd_version=features.is_enabled(gates, features.UPGRADE_ETCD_VERSION)),
         disable_etcd_service_account_automount=config.controllers.etcd.disable_etcd_service_account_automount,
         feature_gates=gates,
     )

@@ -33,10 +33,11 @@ from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
 from druid.api.resources import ETCD_OPS_TASKS
-from druid.components import images, memberlease, registry
+from druid.components import memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
 from druid.components.sync import SyncContext, controlled_by, has_labels
+from druid.config import features, images
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.plan import Plan
 from druid.runtime.client import ApiError
@@ -185,11 +186,11 @@ def _presync_prefix(run: Run, etcd: Etcd, existing: Obj) -> str | None:
     if etcd.spec.replicas == 0:
         return PRESYNC_HIBERNATION
     opts = run.deps.build_options
-    if not opts.feature(images.FEATURE_UPGRADE_ETCD_VERSION):
+    if not opts.feature(features.UPGRADE_ETCD_VERSION):
         return None
     containers = ((_spec(existing).get("template") or {}).get("spec") or {}).get("containers") or ()
     current = next((x.get("image") for x in containers if x.get("name") == sts_component.CONTAINER_ETCD), None)
-    return PRESYNC_UPGRADE if current and current != images.etcd_image(etcd, opts) else None
+    return PRESYNC_UPGRADE if current and current != images.etcd_image(etcd, opts.images) else None
 
 
 async def pre_sync(ctx: SyncContext, run: Run, etcd: Etcd) -> None:

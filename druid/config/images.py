@@ -11,11 +11,12 @@ other entries are appended. Each file is validated first: every entry needs a ``
 Which images the builders get:
 
 - ``load_images(env, upgrade_etcd_version)`` picks ``etcd-wrapper``/``etcd-backup-restore`` (or, with the
-  ``UpgradeEtcdVersion`` feature gate, ``etcd-wrapper-next``/``etcd-backup-restore-next``) and ``alpine``,
-  so the operator builds ``BuildOptions(images=load_images(upgrade_etcd_version=gates.get(
-  FEATURE_UPGRADE_ETCD_VERSION, False)), feature_gates=gates)`` once at startup.
+  ``UpgradeEtcdVersion`` feature gate, ``etcd-wrapper-next``/``etcd-backup-restore-next``) and ``alpine``;
+  the operator loads them once at startup.
 - ``spec.etcd.image`` / ``spec.backup.image`` win over the vector when set (``etcd_image`` and
   ``backup_restore_image`` below); alpine always comes from the vector.
+
+This module knows the configuration side only: it imports nothing from ``druid.components``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,19 @@ from typing import Any
 import yaml
 
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, Images
 from druid.gocompat import goyaml, strconv
 
 OVERRIDE_ENV = "IMAGEVECTOR_OVERWRITE"
-FEATURE_UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
+
+
+@dataclasses.dataclass(frozen=True)
+class Images:
+    """Container images the builders use (from the image vector, before spec overrides)."""
+
+    etcd_wrapper: str
+    etcd_backup_restore: str
+    alpine: str
+
 
 ETCD_WRAPPER = "etcd-wrapper"
 ETCD_BACKUP_RESTORE = "etcd-backup-restore"
@@ -261,13 +270,13 @@ def load_images(env: Mapping[str, str] | None = None, upgrade_etcd_version: bool
     return images_for(image_vector(env), upgrade_etcd_version)
 
 
-def etcd_image(etcd: Etcd, opts: BuildOptions) -> str:
+def etcd_image(etcd: Etcd, images: Images) -> str:
     """``spec.etcd.image`` if set (even empty, as upstream), else the vector's etcd-wrapper image."""
     image = etcd.spec.etcd.image
-    return opts.images.etcd_wrapper if image is None else image
+    return images.etcd_wrapper if image is None else image
 
 
-def backup_restore_image(etcd: Etcd, opts: BuildOptions) -> str:
+def backup_restore_image(etcd: Etcd, images: Images) -> str:
     """``spec.backup.image`` if set, else the vector's backup-restore image (also used by compaction jobs)."""
     image = etcd.spec.backup.image
-    return opts.images.etcd_backup_restore if image is None else image
+    return images.etcd_backup_restore if image is None else image
