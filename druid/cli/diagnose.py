@@ -27,9 +27,9 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.api import names
+from druid.api.facts import MemberThresholds, controlled_by, secret_references, uid
 from druid.controllers.etcd import members as m
 from druid.controllers.etcd.conditions import DEFAULT_DELTA_SNAPSHOT_PERIOD, full_snapshot_window
-from druid.controllers.etcd.status import controlled_by
 from druid.gocompat import duration
 from druid.runtime.clock import parse_time
 
@@ -37,21 +37,7 @@ Lease = Mapping[str, Any]
 MISSING = "Missing"  # member lease does not exist
 STARTING = "Starting"  # lease exists but was never renewed with a parseable holder identity
 
-_TLS_REFS = (
-    (
-        "spec.etcd.clientUrlTls",
-        ("etcd", "clientUrlTls"),
-        ("tlsCASecretRef", "serverTLSSecretRef", "clientTLSSecretRef"),
-    ),
-    ("spec.etcd.peerUrlTls", ("etcd", "peerUrlTls"), ("tlsCASecretRef", "serverTLSSecretRef")),
-    ("spec.backup.tls", ("backup", "tls"), ("tlsCASecretRef", "serverTLSSecretRef", "clientTLSSecretRef")),
-)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    unknown: float = 60.0  # controllers.etcd.etcdMember.unknownThreshold
-    not_ready: float = 300.0  # notReadyThreshold
+DEFAULT_THRESHOLDS = MemberThresholds()
 
 
 @dataclass(frozen=True)
@@ -125,21 +111,6 @@ def _at(obj: Any, *path: str) -> Any:
     return obj
 
 
-def secret_refs(etcd: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(Secret name, the spec field referencing it) for every Secret the Etcd needs, in spec order."""
-    spec = etcd.get("spec") or {}
-    refs: list[tuple[str, str]] = []
-    for where, path, keys in _TLS_REFS:
-        for key in keys:
-            secret = _at(spec, *path, key, "name")
-            if isinstance(secret, str) and secret:
-                refs.append((secret, where))
-    store_secret = _at(spec, "backup", "store", "secretRef", "name")
-    if isinstance(store_secret, str) and store_secret:
-        refs.append((store_secret, "spec.backup.store.secretRef"))
-    return list(dict.fromkeys(refs))
-
-
 def _age(now: dt.datetime, text: str | None) -> float | None:
     return (now - parse_time(text)).total_seconds() if text else None
 
@@ -149,7 +120,7 @@ def member_views(
     leases: Mapping[str, Lease],
     now: dt.datetime,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> list[MemberView]:
     """One view per expected member (ordinals 0..spec.replicas-1), status as druid's member check computes it.
 
@@ -248,7 +219,7 @@ def _statefulset_problems(etcd: Mapping[str, Any], sts: Mapping[str, Any] | None
     name = f"{meta.get('namespace', '')}/{names.statefulset_name(meta.get('name', ''))}"
     if sts is None:
         return [f"StatefulSet {name} not found"]
-    if not controlled_by(dict(sts), dict(etcd)):
+    if not controlled_by(sts, uid(etcd)):
         return [f"StatefulSet {name} is not controlled by this Etcd"]
     spec, status = sts.get("spec") or {}, sts.get("status") or {}
     generation = (sts.get("metadata") or {}).get("generation", 0)
@@ -315,7 +286,7 @@ def analyse(
     now: dt.datetime,
     *,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> Diagnosis:
     """Everything ``druid status`` shows: member and snapshot views, all problems, the verdict line."""
     meta = etcd.get("metadata") or {}
@@ -328,7 +299,9 @@ def analyse(
         problems.append(
             f"Etcd is being deleted (since {human_duration(_age(now, meta['deletionTimestamp']) or 0)} ago)"
         )
-    problems += [f'secret "{s}" referenced by {where} is missing' for s, where in secret_refs(etcd) if s not in secrets]
+    problems += [
+        f'secret "{s}" referenced by {where} is missing' for s, where in secret_references(etcd) if s not in secrets
+    ]
     if c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in notes:
         problems.append(
             f"runtime component creation disabled (annotation {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION})"
@@ -360,7 +333,7 @@ def diagnose(
     now: dt.datetime,
     *,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[bool, str]:
     """(ready, the one-line verdict). ``leases``: Leases of the namespace by name (member and snapshot);
     ``secrets``: names of the Secrets that exist; ``statefulset``: the Etcd's StatefulSet or None."""

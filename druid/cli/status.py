@@ -22,6 +22,7 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.api import names
+from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import diagnose as d
 from druid.cli.ctlcommon import ETCDS, CtlError, connect, etcd_refs, format_table, go_duration, selection_error
 from druid.controllers.etcd.members import expected_lease_names, pod_name_for_lease
@@ -66,7 +67,7 @@ async def observe(kube: Kube, namespace: str, name: str) -> Observed:
     etcd = await kube.get_or_none(ETCDS, name, namespace)
     if etcd is None:
         raise CtlError(f"etcd {name!r} not found in namespace {namespace!r}")
-    secret_names = [s for s, _ in d.secret_refs(etcd)]
+    secret_names = [s for s, _ in secret_references(etcd)]
     prefix = (etcd.get("spec") or {}).get("memberNamePrefix")
     pod_names = [pod_name_for_lease(lease, prefix) for lease in expected_lease_names(etcd)]
     leases, sts, exists, pods = await asyncio.gather(
@@ -224,7 +225,7 @@ async def _status(args: argparse.Namespace, namespace: str, name: str) -> int:
         except ApiError as e:
             raise CtlError(f"cannot read etcd {namespace}/{name}: {e}") from e
     now = dt.datetime.now(dt.UTC)
-    thresholds = d.Thresholds(args.unknown_threshold, args.not_ready_threshold)
+    thresholds = MemberThresholds(args.unknown_threshold, args.not_ready_threshold)
     diag = d.analyse(obs.etcd, obs.leases, obs.secrets, obs.statefulset, now, pods=obs.pods, thresholds=thresholds)
     print(render_json(obs, diag) if args.output == "json" else render_text(obs, diag, now))
     return EXIT_READY if diag.ready else EXIT_NOT_READY

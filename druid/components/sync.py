@@ -32,6 +32,7 @@ import structlog
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.api.facts import controlled_by
 from druid.components import diff
 from druid.components.errors import (
     OPERATION_GET_EXISTING_RESOURCE_NAMES,
@@ -191,13 +192,6 @@ def selector_labels(component: Component, etcd_name: str) -> dict[str, str] | No
     return {**names.default_labels(etcd_name), c.LABEL_COMPONENT: component.COMPONENT_LABEL}
 
 
-def controlled_by(obj: Obj, ref: EtcdRef) -> bool:
-    for owner in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if owner.get("controller"):
-            return bool(owner.get("uid") == ref.uid and owner.get("kind") == c.KIND_ETCD)
-    return False
-
-
 def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
     """``obj`` carries all of ``labels`` (a matchLabels selector)."""
     have = (obj.get("metadata") or {}).get("labels") or {}
@@ -235,7 +229,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
             f"Error getting {component.KIND} for etcd: {ref}",
             e,
         ) from e
-    return [o for o in found.values() if controlled_by(o, ref)]
+    return [o for o in found.values() if controlled_by(o, ref.uid)]
 
 
 async def existing_names(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[str]:

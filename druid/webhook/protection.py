@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from druid.api import constants as c
+from druid.api import facts
 from druid.config.operator import EtcdComponentProtectionWebhookConfiguration
 from druid.gocompat import fmt
 from druid.runtime.objects import Obj
@@ -52,8 +53,6 @@ RUNTIME_KINDS = frozenset({SERVICE_ACCOUNT, ROLE, ROLE_BINDING, LEASE, PDB, SERV
 ERR_DECODE_REQUEST_OBJECT = "ERR_DECODE_REQUEST_OBJECT"
 ERR_GET_STATEFULSET = "ERR_GET_SCALE_SUBRESOURCE_PARENT"
 ERR_TOO_MANY_MATCHING_STATEFULSETS = "ERR_TOO_MANY_MATCHING_STATEFULSETS"
-
-_IN_PROGRESS = (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
 
 
 class WebhookError(Exception):
@@ -159,24 +158,6 @@ def labels_of(meta: Mapping[str, Any]) -> dict[str, str]:
 
 def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
-
-
-def _operation_in_progress(etcd: Obj, op_type: str) -> bool:
-    op = (etcd.get("status") or {}).get("lastOperation") or {}
-    return op.get("type") == op_type and op.get("state") in _IN_PROGRESS
-
-
-def deletion_in_progress(etcd: Obj) -> bool:
-    return _operation_in_progress(etcd, c.OPERATION_TYPE_DELETE)
-
-
-def reconciliation_in_progress(etcd: Obj) -> bool:
-    return _operation_in_progress(etcd, c.OPERATION_TYPE_RECONCILE)
-
-
-def _annotations(obj: Obj) -> Mapping[str, Any]:
-    annotations = (obj.get("metadata") or {}).get("annotations")
-    return annotations if isinstance(annotations, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------- decoding
@@ -291,7 +272,7 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
         return Decision.allow(f"resource: {key}  is not part of any Etcd, skipping validations", (warning,))
 
     name = str((etcd.get("metadata") or {}).get("name") or etcd_name)
-    annotations = _annotations(etcd)
+    annotations = facts.annotations_of(etcd)
     if c.ANNOTATION_DISABLE_COMPONENT_PROTECTION in annotations:
         return Decision.allow(
             f"changes allowed, since Etcd {name} has annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION}"
@@ -301,7 +282,7 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
             f"Etcd {name} has runtime component creation disabled, skipping validations for resource {key}"
         )
     user = str((request.get("userInfo") or {}).get("username") or "")
-    if operation == "DELETE" and deletion_in_progress(etcd):
+    if operation == "DELETE" and facts.deletion_in_progress(etcd):
         return _during_deletion(user, name, policy)
     return _outside_deletion(user, gk, etcd, meta, policy)
 
@@ -325,7 +306,7 @@ def _outside_deletion(user: str, gk: GroupKind, etcd: Obj, meta: Mapping[str, An
     if gk == LEASE and user.strip() == service_account_user(str(etcd_meta.get("namespace") or ""), etcd_name):
         return Decision.allow("lease resource can be freely updated by etcd members")
     if user in policy.exempt:
-        if not reconciliation_in_progress(etcd):
+        if not facts.reconciliation_in_progress(etcd):
             return Decision.allow(f"operations on resources by exempt service account {user} are allowed")
         if meta.get("deletionTimestamp") is not None:
             return Decision.allow(
