@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from druid.api import problems
 from druid.config.errors import ConfigError, FieldError
 from druid.gocompat import duration as godur
 
@@ -363,22 +364,6 @@ def _undrift(data: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
-
-
-def _message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    if err["type"] == "missing":
-        return "required"
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
-
-
 def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
     """Decode a config document (already YAML/JSON-decoded) and apply defaults; no validation.
 
@@ -394,5 +379,5 @@ def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
     try:
         cfg = OperatorConfiguration.model_validate(data, context={"wire": True})
     except ValidationError as e:
-        raise ConfigError([FieldError(_path(err["loc"]), _message(err)) for err in e.errors()]) from None
+        raise ConfigError([FieldError(path, message) for path, message in problems.lines(e)]) from None
     return cfg, notes

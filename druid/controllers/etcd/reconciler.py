@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from druid.api import constants as c
 from druid.api import facts
+from druid.api import problems as field_problems
 from druid.api.etcd import Etcd
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd import delete
@@ -43,9 +44,7 @@ RECONCILE = c.OPERATION_TYPE_RECONCILE
 
 
 def invalid_spec_error(error: ValidationError) -> DruidError:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors(include_url=False)
-    )
+    problems = "; ".join(f"{path}: {message}" for path, message in field_problems.lines(error))
     return DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, f"The Etcd does not parse, nothing was written: {problems}")
 
 
