@@ -15,7 +15,9 @@ missing or mistyped fields:
   ``spec.backup.tls``, the CA and server Secrets of ``spec.etcd.peerUrlTls``, and
   ``spec.backup.store.secretRef``; all in the Etcd's namespace (a reference's own namespace is ignored, as
   etcd-druid does), in that order, without duplicates (:func:`secret_references`, :func:`referenced_secrets`).
-- **runtime components enabled**: the annotation disabling runtime component creation is absent.
+- **runtime components enabled**, **spec reconcile suspended**, **components protected**: whether the
+  annotation disabling runtime component creation, suspending spec reconciliation, or disabling the
+  component-protection webhook is present (whatever its value).
 - **controlled by**: an object's controller owner reference has the owner's UID (``metav1.IsControlledBy``).
 - **member thresholds**: how long a member Lease may go unrenewed before the member is Unknown, and then
   NotReady (:class:`MemberThresholds`; ``controllers.etcd.etcdMember`` of the operator configuration).
@@ -117,6 +119,16 @@ def never_reconciled(obj: Mapping[str, Any]) -> bool:
 def runtime_components_enabled(obj: Mapping[str, Any]) -> bool:
     """The annotation disabling runtime component creation is absent."""
     return c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION not in annotations_of(obj)
+
+
+def spec_reconcile_suspended(obj: Mapping[str, Any]) -> bool:
+    """The annotation suspending spec reconciliation is present (whatever its value)."""
+    return c.ANNOTATION_SUSPEND_SPEC_RECONCILE in annotations_of(obj)
+
+
+def components_protected(obj: Mapping[str, Any]) -> bool:
+    """The annotation disabling the component-protection webhook is absent."""
+    return c.ANNOTATION_DISABLE_COMPONENT_PROTECTION not in annotations_of(obj)
 
 
 def secret_references(etcd: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import names
+from druid.api import facts, names
 from druid.api.facts import MemberThresholds, controlled_by, secret_references, uid
 from druid.controllers.etcd import members as m
 from druid.controllers.etcd.conditions import DEFAULT_DELTA_SNAPSHOT_PERIOD, full_snapshot_window
@@ -290,7 +290,6 @@ def analyse(
 ) -> Diagnosis:
     """Everything ``druid status`` shows: member and snapshot views, all problems, the verdict line."""
     meta = etcd.get("metadata") or {}
-    notes = meta.get("annotations") or {}
     replicas = int((etcd.get("spec") or {}).get("replicas") or 0)
     views = member_views(etcd, leases, now, pods, thresholds)
     snaps = snapshot_views(etcd, leases, now)
@@ -302,7 +301,7 @@ def analyse(
     problems += [
         f'secret "{s}" referenced by {where} is missing' for s, where in secret_references(etcd) if s not in secrets
     ]
-    if c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in notes:
+    if not facts.runtime_components_enabled(etcd):
         problems.append(
             f"runtime component creation disabled (annotation {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION})"
         )
@@ -314,7 +313,7 @@ def analyse(
         problems += _backup_problems(etcd, snaps)
     problems += _status_problems(etcd)
 
-    suspended = c.ANNOTATION_SUSPEND_SPEC_RECONCILE in notes
+    suspended = facts.spec_reconcile_suspended(etcd)
     suspension = f"spec reconciliation suspended (annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE})"
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

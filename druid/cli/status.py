@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import names
+from druid.api import facts, names
 from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import diagnose as d
 from druid.cli.ctlcommon import ETCDS, CtlError, connect, etcd_refs, format_table, go_duration, selection_error
@@ -96,12 +96,12 @@ def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
         f"Etcd {meta.get('namespace')}/{meta.get('name')}  (age {_ago(now, meta.get('creationTimestamp'))}, "
         f"generation {meta.get('generation')}, observedGeneration {status.get('observedGeneration', 'none')})"
     ]
-    suspended = c.ANNOTATION_SUSPEND_SPEC_RECONCILE in notes
+    suspended = facts.spec_reconcile_suspended(etcd)
     lines.append(
         "  Spec reconciliation: "
         + (f"SUSPENDED (annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE})" if suspended else "active")
     )
-    protected = c.ANNOTATION_DISABLE_COMPONENT_PROTECTION not in notes
+    protected = facts.components_protected(etcd)
     lines.append(
         "  Component protection: "
         + ("enabled" if protected else f"DISABLED (annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION})")
@@ -109,7 +109,7 @@ def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
     for key in (c.ANNOTATION_OPERATION, c.ANNOTATION_GARDENER_OPERATION):
         if key in notes:
             lines.append(f"  Pending operation: {key}={notes[key]}")
-    if c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in notes:
+    if not facts.runtime_components_enabled(etcd):
         lines.append(f"  Runtime components: DISABLED (annotation {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION})")
     replicas = (
         f"  Replicas: spec {spec.get('replicas', 0)}, status current {status.get('currentReplicas', 0)} "

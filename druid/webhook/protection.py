@@ -272,12 +272,11 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
         return Decision.allow(f"resource: {key}  is not part of any Etcd, skipping validations", (warning,))
 
     name = str((etcd.get("metadata") or {}).get("name") or etcd_name)
-    annotations = facts.annotations_of(etcd)
-    if c.ANNOTATION_DISABLE_COMPONENT_PROTECTION in annotations:
+    if not facts.components_protected(etcd):
         return Decision.allow(
             f"changes allowed, since Etcd {name} has annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION}"
         )
-    if gk in RUNTIME_KINDS and c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in annotations:
+    if gk in RUNTIME_KINDS and not facts.runtime_components_enabled(etcd):
         return Decision.allow(
             f"Etcd {name} has runtime component creation disabled, skipping validations for resource {key}"
         )

@@ -102,3 +102,17 @@ def test_controlled_by_reads_the_first_controller_reference() -> None:
 
 def test_member_thresholds_default_to_the_operator_defaults() -> None:
     assert facts.MemberThresholds() == facts.MemberThresholds(unknown=60.0, not_ready=300.0)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "fact", "when_present"),
+    [
+        (c.ANNOTATION_SUSPEND_SPEC_RECONCILE, facts.spec_reconcile_suspended, True),
+        (c.ANNOTATION_DISABLE_COMPONENT_PROTECTION, facts.components_protected, False),
+        (c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION, facts.runtime_components_enabled, False),
+    ],
+)
+def test_annotation_facts_count_presence_whatever_the_value(annotation: str, fact: Any, when_present: bool) -> None:
+    for value in ("", "true", "false"):
+        assert fact(etcd({annotation: value})) is when_present
+    assert fact(etcd({})) is not when_present

@@ -96,7 +96,7 @@ class EtcdReconciler:
         return Action.requeue(self.deps.status_sync_period)
 
     async def should_reconcile_spec(self, obj: Obj) -> bool:
-        if c.ANNOTATION_SUSPEND_SPEC_RECONCILE in facts.annotations_of(obj):
+        if facts.spec_reconcile_suspended(obj):
             meta = obj["metadata"]
             await self.deps.events.warning(
                 obj,
