@@ -76,35 +76,6 @@ class Diagnosis:
     suspended: bool = False
 
 
-def human_duration(seconds: float) -> str:
-    """kubectl's ``HumanDuration``: ``45s``, ``2m13s``, ``9m``, ``3h20m``, ``2d5h``, ``1y30d``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    mins = s // 60
-    if mins < 10:
-        return f"{mins}m" + (f"{s % 60}s" if s % 60 else "")
-    if mins < 180:
-        return f"{mins}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h" + (f"{mins % 60}m" if mins % 60 else "")
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d" + (f"{hours % 24}h" if hours % 24 else "")
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" + (f"{days}d" if days else "")
-    return f"{hours // 24 // 365}y"
-
-
 def _at(obj: Any, *path: str) -> Any:
     for key in path:
         obj = obj.get(key) if isinstance(obj, Mapping) else None
@@ -197,7 +168,8 @@ def _member_problems(views: list[MemberView], replicas: int) -> list[str]:
             out.append(f"member {v.name} has not renewed its lease yet (not started)")
         elif v.status != c.MEMBER_READY:
             out.append(
-                f"member {v.name} lease not renewed for {human_duration(v.renewed_age or 0)} ({v.status}/{v.reason})"
+                f"member {v.name} lease not renewed for {duration.human_duration(v.renewed_age or 0)} "
+                f"({v.status}/{v.reason})"
             )
     up = sum(1 for v in views if v.status in (c.MEMBER_READY, c.MEMBER_UNKNOWN))
     if out and up < replicas // 2 + 1:
@@ -252,11 +224,11 @@ def _backup_problems(etcd: Mapping[str, Any], views: list[SnapshotView]) -> list
     if delta.renewed_age is None:
         stale.append("delta snapshots not started")
     elif not delta.fresh:
-        stale.append(f"delta snapshot last renewed {human_duration(delta.renewed_age)} ago")
+        stale.append(f"delta snapshot last renewed {duration.human_duration(delta.renewed_age)} ago")
     if full.renewed_age is not None and not full.fresh:
-        stale.append(f"full snapshot last renewed {human_duration(full.renewed_age)} ago")
+        stale.append(f"full snapshot last renewed {duration.human_duration(full.renewed_age)} ago")
     elif full.renewed_age is None and (full.created_age or 0) >= full.limit:
-        stale.append(f"no full snapshot in {human_duration(full.created_age or 0)}")
+        stale.append(f"no full snapshot in {duration.human_duration(full.created_age or 0)}")
     return [f"backup snapshot leases stale: {', '.join(stale)} ({quoted})"] if stale else []
 
 
@@ -296,7 +268,7 @@ def analyse(
     problems: list[str] = []
     if meta.get("deletionTimestamp"):
         problems.append(
-            f"Etcd is being deleted (since {human_duration(_age(now, meta['deletionTimestamp']) or 0)} ago)"
+            f"Etcd is being deleted (since {duration.human_duration(_age(now, meta['deletionTimestamp']) or 0)} ago)"
         )
     problems += [
         f'secret "{s}" referenced by {where} is missing' for s, where in secret_references(etcd) if s not in secrets

@@ -26,6 +26,7 @@ from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import diagnose as d
 from druid.cli.ctlcommon import ETCDS, CtlError, connect, etcd_refs, format_table, go_duration, selection_error
 from druid.controllers.etcd.members import expected_lease_names, pod_name_for_lease
+from druid.gocompat import duration
 from druid.runtime.client import METADATA_ONLY, ApiError, Kube
 from druid.runtime.clock import parse_time
 from druid.runtime.objects import LEASES, PODS, SECRETS, STATEFULSETS, Obj
@@ -86,7 +87,7 @@ async def observe(kube: Kube, namespace: str, name: str) -> Observed:
 
 
 def _ago(now: dt.datetime, text: str | None) -> str:
-    return d.human_duration((now - parse_time(text)).total_seconds()) if text else "-"
+    return duration.human_duration((now - parse_time(text)).total_seconds()) if text else "-"
 
 
 def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
@@ -133,7 +134,7 @@ def _members(etcd: Obj, diag: d.Diagnosis, now: dt.datetime) -> list[str]:
     for v in diag.members:
         rec = recorded.get(v.name) or {}
         since = _ago(now, rec.get("lastTransitionTime")) if rec.get("status") == v.status else "-"
-        renewed = "never" if v.renewed_age is None else f"{d.human_duration(v.renewed_age)} ago"
+        renewed = "never" if v.renewed_age is None else f"{duration.human_duration(v.renewed_age)} ago"
         rows.append([v.name, v.role or "-", v.status, v.reason, since, renewed, rec.get("status", "-")])
     return ["Members:", *format_table(rows, "  ")] if diag.members else ["Members: none expected (spec.replicas 0)"]
 
@@ -166,14 +167,14 @@ def _backups(etcd: Obj, diag: d.Diagnosis) -> list[str]:
         if not v.present:
             rows.append([v.kind, v.lease_name, "lease not found", ""])
             continue
-        renewed = "never renewed" if v.renewed_age is None else f"renewed {d.human_duration(v.renewed_age)} ago"
+        renewed = "never renewed" if v.renewed_age is None else f"renewed {duration.human_duration(v.renewed_age)} ago"
         state = "fresh" if v.fresh else "STALE" if v.renewed_age is not None else "-"
         rows.append(
             [
                 v.kind,
                 v.lease_name,
                 f"{renewed} (revision {v.revision or '-'})",
-                f"{state} (max age {d.human_duration(v.limit)})",
+                f"{state} (max age {duration.human_duration(v.limit)})",
             ]
         )
     return lines + format_table(rows, "  ")

@@ -4,7 +4,8 @@ Everything druid writes where etcd-druid's Go code decides the exact text (flags
 ConfigMap, error messages, durations and quantities in specs) goes through one of these modules, and each
 public function's docstring names the Go behaviour it mirrors:
 
-- ``duration``: ``time.ParseDuration`` and ``time.Duration.String()`` (``metav1.Duration`` on the wire).
+- ``duration``: ``time.ParseDuration`` and ``time.Duration.String()`` (``metav1.Duration`` on the wire),
+  apimachinery's ``duration.HumanDuration`` (kubectl's ages).
 - ``quantity``: ``resource.ParseQuantity``, ``Quantity.Value`` / ``MilliValue``.
 - ``goyaml``: ``sigs.k8s.io/yaml.Marshal``, ``encoding/json.Marshal`` and go-yaml v2's scalar typing.
 - ``strconv``: ``strconv.ParseBool`` and ``strconv.FormatFloat(x, 'g', -1, 32)``.

@@ -15,6 +15,7 @@ from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import ctl, diagnose, listresources
 from druid.cli.ctlcommon import CtlError, EtcdRef, etcd_refs, selection_error
 from druid.cli.main import build_parser, main
+from druid.gocompat import duration
 from druid.runtime.clock import micro_time, rfc3339
 
 NOW = dt.datetime(2026, 3, 4, 12, 0, 0, tzinfo=dt.UTC)
@@ -522,4 +523,4 @@ def test_secret_refs_cover_tls_and_store() -> None:
     ],
 )
 def test_human_duration_like_kubectl(seconds: float, text: str) -> None:
-    assert diagnose.human_duration(seconds) == text
+    assert duration.human_duration(seconds) == text
