@@ -16,7 +16,7 @@ enabled; compaction and copy-backups-task defaults only when that controller is 
 Druid deviation: an explicit ``port: 0`` (or ``--metrics-port 0``) means "any free port" instead of
 upstream's 8080; an absent port is still 8080 / 9443.
 
-**Key drift** (spec §2.1 (obs)): the type's keys are the canonical ones — ``logging``,
+**Key drift**: the type's keys are the canonical ones — ``logging``,
 ``clientConnection.acceptContentTypes``, and ``server.webhooks.{bindAddress,port,serverCertDir}``
 inlined. The drifted keys written by the upstream chart/testdata are also accepted and mapped onto
 them with a deprecation note (see :func:`read`): ``logConfiguration`` → ``logging``,

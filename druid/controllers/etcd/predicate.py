@@ -1,4 +1,4 @@
-"""Which events enqueue an Etcd (upstream ``register.go`` §3.1.1, plus druid's watches of managed objects).
+"""Which events enqueue an Etcd (upstream ``register.go``'s predicates, plus druid's watches of managed objects).
 
 Etcd updates pass when either
 
