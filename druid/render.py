@@ -26,10 +26,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from druid.api import constants as c
+from druid.api import problems as field_problems
 from druid.api.etcd import Etcd
-from druid.components import goyaml, registry
+from druid.components import registry
 from druid.components.base import BuildOptions
 from druid.components.options import build_options
+from druid.gocompat import goyaml
 from druid.runtime.objects import Obj
 
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
@@ -37,7 +39,6 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class RenderError(ValueError):
@@ -138,7 +139,7 @@ def validation_problems(err: ValidationError, raw: Any) -> list[str]:
     merged: dict[str, tuple[Any, list[str]]] = {}
     for error in err.errors():
         loc = _input_path(raw, error["loc"], keep_last=error["type"] == "missing")
-        _, details = merged.setdefault(_format_path(loc), (error.get("input"), []))
+        _, details = merged.setdefault(field_problems.field_path(loc), (error.get("input"), []))
         if (detail := _detail(error, loc)) not in details:
             details.append(detail)
     lines = []
@@ -165,26 +166,13 @@ def _input_path(raw: Any, loc: tuple[Any, ...], *, keep_last: bool) -> list[str 
     return path
 
 
-def _format_path(path: list[str | int]) -> str:
-    out = ""
-    for elem in path:
-        if isinstance(elem, int):
-            out += f"[{elem}]"
-        elif _IDENT.match(elem):
-            out += f".{elem}" if out else elem
-        else:
-            out += f"[{json.dumps(elem)}]"
-    return out
-
-
 def _detail(error: Any, path: list[str | int]) -> str:
-    kind = error["type"]
+    kind, msg = error["type"], field_problems.problem(error)
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
         hint = _suggest(path)
-        return "unknown field" + (f' (did you mean "{hint}"?)' if hint else "")
-    msg = str(error["msg"]).removeprefix("Value error, ")
+        return msg + (f' (did you mean "{hint}"?)' if hint else "")
     return msg[:1].lower() + msg[1:]
 
 

@@ -38,9 +38,10 @@ from typing import Any
 
 import yaml
 
-from druid.components import goyaml, registry
+from druid.components import registry
 from druid.components import role as etcd_role
 from druid.config.operator import OperatorConfiguration
+from druid.gocompat import goyaml
 from druid.webhook.configuration import ServiceReference, validating_webhook_configuration
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from druid.api import quantity
-from druid.api.duration import DURATION_PATTERN
 from druid.api.schema import CoreType, Format, ObjectSchema
+from druid.gocompat import quantity
+from druid.gocompat.duration import DURATION_PATTERN
 
 
 class WireModel(BaseModel):
@@ -54,9 +54,9 @@ Int32 = Annotated[int, Format("int32")]
 Int64 = Annotated[int, Format("int64")]
 # metav1.Time on the wire: RFC 3339, e.g. "2024-05-01T10:00:00Z". Use parse_time/format_time to convert.
 Time = Annotated[str, Format("date-time")]
-# metav1.Duration on the wire, e.g. "15m", "1h30m". See druid.api.duration.
+# metav1.Duration on the wire, e.g. "15m", "1h30m". See druid.gocompat.duration.
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
-# resource.Quantity on the wire: an integer or a string like "8Gi". See druid.api.quantity.
+# resource.Quantity on the wire: an integer or a string like "8Gi". See druid.gocompat.quantity.
 Quantity = Annotated[
     int | str, CoreType("io.k8s.apimachinery.pkg.api.resource.Quantity"), AfterValidator(_check_quantity)
 ]

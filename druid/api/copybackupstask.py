@@ -8,9 +8,9 @@ from pydantic import Field
 
 from druid.api import constants as c
 from druid.api.common import Condition, DruidModel, Int32, Int64, ObjectMeta
-from druid.api.duration import DURATION_OR_ZERO_PATTERN
 from druid.api.schema import NotRequiredInSchema, OpaqueObject, PrinterColumn, Resource
 from druid.api.store import StoreSpec
+from druid.gocompat.duration import DURATION_OR_ZERO_PATTERN
 
 
 class WaitForFinalSnapshotSpec(DruidModel):

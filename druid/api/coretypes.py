@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from druid.api.quantity import QUANTITY_PATTERN
+from druid.gocompat.quantity import QUANTITY_PATTERN
 
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 QUANTITY_SCHEMA: dict[str, Any] = {

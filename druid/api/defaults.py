@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from druid.api import duration, quantity
+from druid.gocompat import duration, quantity
 
 if TYPE_CHECKING:
     from druid.api.etcd import BackupSpec, Etcd, EtcdConfig, EtcdSpec, TLSConfig
@@ -24,7 +24,6 @@ DEFAULT_STORAGE_CAPACITY = "16Gi"
 DEFAULT_AUTO_COMPACTION_MODE = "periodic"
 DEFAULT_AUTO_COMPACTION_RETENTION = "30m"
 NON_ROOT_USER = 65532  # uid, gid and fsGroup of the etcd pods unless spec.runAsRoot
-ROOT_USER = 0
 
 # Etcd spec.etcd
 DEFAULT_QUOTA = "8Gi"
@@ -79,11 +78,6 @@ def storage_capacity(spec: EtcdSpec) -> int | str:
 def volume_claim_template_name(etcd: Etcd) -> str:
     """``spec.volumeClaimTemplate``, or the Etcd name."""
     return etcd.spec.volume_claim_template or etcd.name
-
-
-def run_as_user(spec: EtcdSpec) -> int:
-    """uid, gid and fsGroup of the etcd pods: 0 with ``runAsRoot``, else 65532."""
-    return ROOT_USER if spec.run_as_root else NON_ROOT_USER
 
 
 def auto_compaction_mode(spec: EtcdSpec) -> str:

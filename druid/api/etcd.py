@@ -513,24 +513,6 @@ class Etcd(DruidModel):
         """Backups are on when ``spec.backup.store`` is set."""
         return self.spec.backup.store is not None
 
-    def _operation_in(self, op_type: str) -> bool:
-        op = self.status.last_operation if self.status else None
-        return (
-            op is not None
-            and op.type == op_type
-            and op.state in (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
-        )
-
-    @property
-    def reconciliation_in_progress(self) -> bool:
-        """lastOperation is Reconcile and Processing, Error or Requeue."""
-        return self._operation_in(c.OPERATION_TYPE_RECONCILE)
-
-    @property
-    def deletion_in_progress(self) -> bool:
-        """lastOperation is Delete and Processing, Error or Requeue."""
-        return self._operation_in(c.OPERATION_TYPE_DELETE)
-
     @property
     def ready(self) -> bool:
         """The Ready condition is True."""
@@ -545,32 +527,6 @@ class Etcd(DruidModel):
     def condition_status(self, condition_type: str) -> str | None:
         cond = self.condition(condition_type)
         return cond.status if cond else None
-
-    @property
-    def reconcile_operation_annotation_key(self) -> str | None:
-        """Which operation annotation is present (the druid one wins), whatever its value."""
-        annotations = self._annotations()
-        for key in (c.ANNOTATION_OPERATION, c.ANNOTATION_GARDENER_OPERATION):
-            if key in annotations:
-                return key
-        return None
-
-    @property
-    def has_reconcile_operation_annotation(self) -> bool:
-        """One of the operation annotations asks for ``reconcile``."""
-        annotations = self._annotations()
-        return c.OPERATION_RECONCILE in (
-            annotations.get(c.ANNOTATION_OPERATION),
-            annotations.get(c.ANNOTATION_GARDENER_OPERATION),
-        )
-
-    @property
-    def spec_reconcile_suspended(self) -> bool:
-        return c.ANNOTATION_SUSPEND_SPEC_RECONCILE in self._annotations()
-
-    @property
-    def managed_resources_protected(self) -> bool:
-        return c.ANNOTATION_DISABLE_COMPONENT_PROTECTION not in self._annotations()
 
     @property
     def runtime_component_creation_enabled(self) -> bool:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
+from druid.api import facts
 from druid.cli.ctlcommon import (
     ETCDS,
     CtlError,
@@ -176,7 +177,7 @@ async def trigger_one(kube: Kube, etcd: Obj) -> None:
     """Set the operation annotation unless reconciliation is suspended (checked under optimistic locking)."""
     ref = ref_of(etcd)
     for _ in range(CONFLICT_RETRIES):
-        if c.ANNOTATION_SUSPEND_SPEC_RECONCILE in etcd_annotations(etcd):
+        if facts.spec_reconcile_suspended(etcd):
             raise CtlError(
                 f"etcd {ref}: reconciliation is suspended (annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE}); "
                 f"not triggered. Run 'druid reconciliation resume {ref}' first"

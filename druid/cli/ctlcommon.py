@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from druid.api import duration
 from druid.api.resources import ETCDS
+from druid.gocompat import duration
 from druid.runtime.client import ApiError, Kube, load_configuration
 from druid.runtime.objects import Obj
 

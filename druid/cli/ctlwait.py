@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from druid.api import constants as c
-from druid.api import duration
 from druid.cli.ctlcommon import ETCDS, EtcdRef, format_table
+from druid.gocompat import duration
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import Obj
 

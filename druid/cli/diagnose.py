@@ -26,31 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import duration, names
+from druid.api import facts, names
+from druid.api.facts import MemberThresholds, controlled_by, secret_references, uid
 from druid.controllers.etcd import members as m
 from druid.controllers.etcd.conditions import DEFAULT_DELTA_SNAPSHOT_PERIOD, full_snapshot_window
-from druid.controllers.etcd.status import controlled_by
+from druid.gocompat import duration
 from druid.runtime.clock import parse_time
 
 Lease = Mapping[str, Any]
 MISSING = "Missing"  # member lease does not exist
 STARTING = "Starting"  # lease exists but was never renewed with a parseable holder identity
 
-_TLS_REFS = (
-    (
-        "spec.etcd.clientUrlTls",
-        ("etcd", "clientUrlTls"),
-        ("tlsCASecretRef", "serverTLSSecretRef", "clientTLSSecretRef"),
-    ),
-    ("spec.etcd.peerUrlTls", ("etcd", "peerUrlTls"), ("tlsCASecretRef", "serverTLSSecretRef")),
-    ("spec.backup.tls", ("backup", "tls"), ("tlsCASecretRef", "serverTLSSecretRef", "clientTLSSecretRef")),
-)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    unknown: float = 60.0  # controllers.etcd.etcdMember.unknownThreshold
-    not_ready: float = 300.0  # notReadyThreshold
+DEFAULT_THRESHOLDS = MemberThresholds()
 
 
 @dataclass(frozen=True)
@@ -89,54 +76,10 @@ class Diagnosis:
     suspended: bool = False
 
 
-def human_duration(seconds: float) -> str:
-    """kubectl's ``HumanDuration``: ``45s``, ``2m13s``, ``9m``, ``3h20m``, ``2d5h``, ``1y30d``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    mins = s // 60
-    if mins < 10:
-        return f"{mins}m" + (f"{s % 60}s" if s % 60 else "")
-    if mins < 180:
-        return f"{mins}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h" + (f"{mins % 60}m" if mins % 60 else "")
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d" + (f"{hours % 24}h" if hours % 24 else "")
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" + (f"{days}d" if days else "")
-    return f"{hours // 24 // 365}y"
-
-
 def _at(obj: Any, *path: str) -> Any:
     for key in path:
         obj = obj.get(key) if isinstance(obj, Mapping) else None
     return obj
-
-
-def secret_refs(etcd: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(Secret name, the spec field referencing it) for every Secret the Etcd needs, in spec order."""
-    spec = etcd.get("spec") or {}
-    refs: list[tuple[str, str]] = []
-    for where, path, keys in _TLS_REFS:
-        for key in keys:
-            secret = _at(spec, *path, key, "name")
-            if isinstance(secret, str) and secret:
-                refs.append((secret, where))
-    store_secret = _at(spec, "backup", "store", "secretRef", "name")
-    if isinstance(store_secret, str) and store_secret:
-        refs.append((store_secret, "spec.backup.store.secretRef"))
-    return list(dict.fromkeys(refs))
 
 
 def _age(now: dt.datetime, text: str | None) -> float | None:
@@ -148,7 +91,7 @@ def member_views(
     leases: Mapping[str, Lease],
     now: dt.datetime,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> list[MemberView]:
     """One view per expected member (ordinals 0..spec.replicas-1), status as druid's member check computes it.
 
@@ -225,7 +168,8 @@ def _member_problems(views: list[MemberView], replicas: int) -> list[str]:
             out.append(f"member {v.name} has not renewed its lease yet (not started)")
         elif v.status != c.MEMBER_READY:
             out.append(
-                f"member {v.name} lease not renewed for {human_duration(v.renewed_age or 0)} ({v.status}/{v.reason})"
+                f"member {v.name} lease not renewed for {duration.human_duration(v.renewed_age or 0)} "
+                f"({v.status}/{v.reason})"
             )
     up = sum(1 for v in views if v.status in (c.MEMBER_READY, c.MEMBER_UNKNOWN))
     if out and up < replicas // 2 + 1:
@@ -247,7 +191,7 @@ def _statefulset_problems(etcd: Mapping[str, Any], sts: Mapping[str, Any] | None
     name = f"{meta.get('namespace', '')}/{names.statefulset_name(meta.get('name', ''))}"
     if sts is None:
         return [f"StatefulSet {name} not found"]
-    if not controlled_by(dict(sts), dict(etcd)):
+    if not controlled_by(sts, uid(etcd)):
         return [f"StatefulSet {name} is not controlled by this Etcd"]
     spec, status = sts.get("spec") or {}, sts.get("status") or {}
     generation = (sts.get("metadata") or {}).get("generation", 0)
@@ -280,11 +224,11 @@ def _backup_problems(etcd: Mapping[str, Any], views: list[SnapshotView]) -> list
     if delta.renewed_age is None:
         stale.append("delta snapshots not started")
     elif not delta.fresh:
-        stale.append(f"delta snapshot last renewed {human_duration(delta.renewed_age)} ago")
+        stale.append(f"delta snapshot last renewed {duration.human_duration(delta.renewed_age)} ago")
     if full.renewed_age is not None and not full.fresh:
-        stale.append(f"full snapshot last renewed {human_duration(full.renewed_age)} ago")
+        stale.append(f"full snapshot last renewed {duration.human_duration(full.renewed_age)} ago")
     elif full.renewed_age is None and (full.created_age or 0) >= full.limit:
-        stale.append(f"no full snapshot in {human_duration(full.created_age or 0)}")
+        stale.append(f"no full snapshot in {duration.human_duration(full.created_age or 0)}")
     return [f"backup snapshot leases stale: {', '.join(stale)} ({quoted})"] if stale else []
 
 
@@ -314,21 +258,22 @@ def analyse(
     now: dt.datetime,
     *,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> Diagnosis:
     """Everything ``druid status`` shows: member and snapshot views, all problems, the verdict line."""
     meta = etcd.get("metadata") or {}
-    notes = meta.get("annotations") or {}
     replicas = int((etcd.get("spec") or {}).get("replicas") or 0)
     views = member_views(etcd, leases, now, pods, thresholds)
     snaps = snapshot_views(etcd, leases, now)
     problems: list[str] = []
     if meta.get("deletionTimestamp"):
         problems.append(
-            f"Etcd is being deleted (since {human_duration(_age(now, meta['deletionTimestamp']) or 0)} ago)"
+            f"Etcd is being deleted (since {duration.human_duration(_age(now, meta['deletionTimestamp']) or 0)} ago)"
         )
-    problems += [f'secret "{s}" referenced by {where} is missing' for s, where in secret_refs(etcd) if s not in secrets]
-    if c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in notes:
+    problems += [
+        f'secret "{s}" referenced by {where} is missing' for s, where in secret_references(etcd) if s not in secrets
+    ]
+    if not facts.runtime_components_enabled(etcd):
         problems.append(
             f"runtime component creation disabled (annotation {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION})"
         )
@@ -340,7 +285,7 @@ def analyse(
         problems += _backup_problems(etcd, snaps)
     problems += _status_problems(etcd)
 
-    suspended = c.ANNOTATION_SUSPEND_SPEC_RECONCILE in notes
+    suspended = facts.spec_reconcile_suspended(etcd)
     suspension = f"spec reconciliation suspended (annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE})"
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -359,7 +304,7 @@ def diagnose(
     now: dt.datetime,
     *,
     pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[bool, str]:
     """(ready, the one-line verdict). ``leases``: Leases of the namespace by name (member and snapshot);
     ``secrets``: names of the Secrets that exist; ``statefulset``: the Etcd's StatefulSet or None."""

@@ -12,18 +12,17 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from druid.components.base import BuildOptions
-from druid.components.images import ImageVectorError
 from druid.components.options import build_options as components_options
 from druid.components.statefulset_volumes import LOCAL_DEFAULT_HOST_PATH
 from druid.config import features
+from druid.config.images import ImageVectorError
+from druid.gocompat import strconv
 from druid.render import PLACEHOLDER_UID, RenderError, load_documents, render_objects, to_yaml
 from druid.runtime.objects import Obj
 
 if TYPE_CHECKING:
     from druid.config.operator import OperatorConfiguration
 
-_GO_BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True}
-_GO_BOOLS |= {"0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}
 EXIT_BAD_INPUT = 2
 
 
@@ -74,9 +73,12 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
     gates: dict[str, bool] = {}
     for pair in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = (part.strip() for part in pair.partition("="))
-        if not sep or value not in _GO_BOOLS:
-            raise RenderError([f"--feature-gates: invalid value {pair!r}: want NAME=true|false"])
-        gates[key] = _GO_BOOLS[value]
+        try:
+            if not sep:
+                raise ValueError(pair)
+            gates[key] = strconv.parse_bool(value)
+        except ValueError:
+            raise RenderError([f"--feature-gates: invalid value {pair!r}: want NAME=true|false"]) from None
     if errors := features.gate_errors(gates):
         known = ", ".join(features.KNOWN)
         raise RenderError([f"--feature-gates: {message} (known: {known})" for message in errors.values()])
@@ -85,11 +87,11 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
 
 def _read_config(path: str) -> OperatorConfiguration:
     """The OperatorConfiguration in ``path``; its deprecation notes go to stderr (never stdout)."""
-    from druid.config import operator
+    from druid.config import ConfigError, loader
 
     try:
-        config, notes = operator.read(path)
-    except operator.ConfigError as err:
+        config, notes = loader.read(path)
+    except ConfigError as err:
         raise RenderError([f"--config {path}: {error}" for error in err.errors]) from None
     for note in notes:
         print(f"druid render: --config {path}: {note}", file=sys.stderr)

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from druid.config import flags
-from druid.config.operator import ConfigError, OperatorConfiguration, from_deprecated_flags, read, validate
+from druid.config import ConfigError, OperatorConfiguration, flags, from_deprecated_flags, read, validate
 from druid.config.servers import metrics_listen
 from druid.runtime import logging as druid_logging
 from druid.runtime.client import Kube, TokenBucket

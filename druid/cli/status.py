@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import names
+from druid.api import facts, names
+from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import diagnose as d
 from druid.cli.ctlcommon import ETCDS, CtlError, connect, etcd_refs, format_table, go_duration, selection_error
 from druid.controllers.etcd.members import expected_lease_names, pod_name_for_lease
+from druid.gocompat import duration
 from druid.runtime.client import METADATA_ONLY, ApiError, Kube
 from druid.runtime.clock import parse_time
 from druid.runtime.objects import LEASES, PODS, SECRETS, STATEFULSETS, Obj
@@ -66,7 +68,7 @@ async def observe(kube: Kube, namespace: str, name: str) -> Observed:
     etcd = await kube.get_or_none(ETCDS, name, namespace)
     if etcd is None:
         raise CtlError(f"etcd {name!r} not found in namespace {namespace!r}")
-    secret_names = [s for s, _ in d.secret_refs(etcd)]
+    secret_names = [s for s, _ in secret_references(etcd)]
     prefix = (etcd.get("spec") or {}).get("memberNamePrefix")
     pod_names = [pod_name_for_lease(lease, prefix) for lease in expected_lease_names(etcd)]
     leases, sts, exists, pods = await asyncio.gather(
@@ -85,7 +87,7 @@ async def observe(kube: Kube, namespace: str, name: str) -> Observed:
 
 
 def _ago(now: dt.datetime, text: str | None) -> str:
-    return d.human_duration((now - parse_time(text)).total_seconds()) if text else "-"
+    return duration.human_duration((now - parse_time(text)).total_seconds()) if text else "-"
 
 
 def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
@@ -95,12 +97,12 @@ def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
         f"Etcd {meta.get('namespace')}/{meta.get('name')}  (age {_ago(now, meta.get('creationTimestamp'))}, "
         f"generation {meta.get('generation')}, observedGeneration {status.get('observedGeneration', 'none')})"
     ]
-    suspended = c.ANNOTATION_SUSPEND_SPEC_RECONCILE in notes
+    suspended = facts.spec_reconcile_suspended(etcd)
     lines.append(
         "  Spec reconciliation: "
         + (f"SUSPENDED (annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE})" if suspended else "active")
     )
-    protected = c.ANNOTATION_DISABLE_COMPONENT_PROTECTION not in notes
+    protected = facts.components_protected(etcd)
     lines.append(
         "  Component protection: "
         + ("enabled" if protected else f"DISABLED (annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION})")
@@ -108,7 +110,7 @@ def _header(etcd: Obj, sts: Obj | None, now: dt.datetime) -> list[str]:
     for key in (c.ANNOTATION_OPERATION, c.ANNOTATION_GARDENER_OPERATION):
         if key in notes:
             lines.append(f"  Pending operation: {key}={notes[key]}")
-    if c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in notes:
+    if not facts.runtime_components_enabled(etcd):
         lines.append(f"  Runtime components: DISABLED (annotation {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION})")
     replicas = (
         f"  Replicas: spec {spec.get('replicas', 0)}, status current {status.get('currentReplicas', 0)} "
@@ -132,7 +134,7 @@ def _members(etcd: Obj, diag: d.Diagnosis, now: dt.datetime) -> list[str]:
     for v in diag.members:
         rec = recorded.get(v.name) or {}
         since = _ago(now, rec.get("lastTransitionTime")) if rec.get("status") == v.status else "-"
-        renewed = "never" if v.renewed_age is None else f"{d.human_duration(v.renewed_age)} ago"
+        renewed = "never" if v.renewed_age is None else f"{duration.human_duration(v.renewed_age)} ago"
         rows.append([v.name, v.role or "-", v.status, v.reason, since, renewed, rec.get("status", "-")])
     return ["Members:", *format_table(rows, "  ")] if diag.members else ["Members: none expected (spec.replicas 0)"]
 
@@ -165,14 +167,14 @@ def _backups(etcd: Obj, diag: d.Diagnosis) -> list[str]:
         if not v.present:
             rows.append([v.kind, v.lease_name, "lease not found", ""])
             continue
-        renewed = "never renewed" if v.renewed_age is None else f"renewed {d.human_duration(v.renewed_age)} ago"
+        renewed = "never renewed" if v.renewed_age is None else f"renewed {duration.human_duration(v.renewed_age)} ago"
         state = "fresh" if v.fresh else "STALE" if v.renewed_age is not None else "-"
         rows.append(
             [
                 v.kind,
                 v.lease_name,
                 f"{renewed} (revision {v.revision or '-'})",
-                f"{state} (max age {d.human_duration(v.limit)})",
+                f"{state} (max age {duration.human_duration(v.limit)})",
             ]
         )
     return lines + format_table(rows, "  ")
@@ -224,7 +226,7 @@ async def _status(args: argparse.Namespace, namespace: str, name: str) -> int:
         except ApiError as e:
             raise CtlError(f"cannot read etcd {namespace}/{name}: {e}") from e
     now = dt.datetime.now(dt.UTC)
-    thresholds = d.Thresholds(args.unknown_threshold, args.not_ready_threshold)
+    thresholds = MemberThresholds(args.unknown_threshold, args.not_ready_threshold)
     diag = d.analyse(obs.etcd, obs.leases, obs.secrets, obs.statefulset, now, pods=obs.pods, thresholds=thresholds)
     print(render_json(obs, diag) if args.output == "json" else render_text(obs, diag, now))
     return EXIT_READY if diag.ready else EXIT_NOT_READY

@@ -27,16 +27,9 @@ from typing import Any, ClassVar, NamedTuple
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.config import features
+from druid.config.images import Images
 from druid.runtime.objects import Obj, ResourceRef
-
-
-@dataclass(frozen=True)
-class Images:
-    """Container images the builders use (from the image vector, before spec overrides)."""
-
-    etcd_wrapper: str
-    etcd_backup_restore: str
-    alpine: str
 
 
 @dataclass(frozen=True)
@@ -48,7 +41,7 @@ class BuildOptions:
     feature_gates: dict[str, bool] = field(default_factory=dict)
 
     def feature(self, name: str) -> bool:
-        return bool(self.feature_gates.get(name, False))
+        return features.is_enabled(self.feature_gates, name)
 
 
 class ErrorCodes(NamedTuple):

@@ -13,9 +13,9 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd, TLSConfig
-from druid.components import goyaml
 from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
-from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION
+from druid.config import features
+from druid.gocompat import goyaml
 from druid.runtime.objects import CONFIGMAPS, Obj
 
 KIND = "ConfigMap"
@@ -109,7 +109,7 @@ def etcd_config(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
     if etcd.spec.member_name_prefix:
         out["member-name-prefix"] = etcd.spec.member_name_prefix
     out["next-cluster-version-compatible"] = True
-    if opts.feature(FEATURE_UPGRADE_ETCD_VERSION):
+    if opts.feature(features.UPGRADE_ETCD_VERSION):
         out["backend-bbolt-freelist-type"] = defaults.backend_bbolt_freelist_type(config)
     return out
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from druid.components.base import BuildOptions
-from druid.components.images import load_images
 from druid.config import features
+from druid.config.images import load_images
 from druid.config.operator import OperatorConfiguration
 
 
@@ -29,7 +29,7 @@ def build_options(
         config is not None and config.controllers.etcd.disable_etcd_service_account_automount
     )
     return BuildOptions(
-        images=load_images(upgrade_etcd_version=gates.get(features.UPGRADE_ETCD_VERSION, False)),
+        images=load_images(upgrade_etcd_version=features.is_enabled(gates, features.UPGRADE_ETCD_VERSION)),
         disable_etcd_service_account_automount=automount_disabled,
         feature_gates=gates,
     )

@@ -31,8 +31,8 @@ from druid.api.etcd import Etcd
 from druid.components import configmap
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
-from druid.components.images import backup_restore_image, etcd_image
 from druid.components.statefulset_args import backup_restore_args, etcd_args
+from druid.config.images import backup_restore_image, etcd_image
 from druid.runtime.objects import STATEFULSETS, Obj
 
 KIND = "StatefulSet"
@@ -152,7 +152,7 @@ def _etcd_container(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
     }
     return {
         "name": CONTAINER_ETCD,
-        "image": etcd_image(etcd, opts),
+        "image": etcd_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": etcd_args(etcd),
         "readinessProbe": probe,
@@ -167,7 +167,7 @@ def _backup_restore_container(etcd: Etcd, opts: BuildOptions, provider: str | No
     backup = etcd.spec.backup
     return {
         "name": CONTAINER_BACKUP_RESTORE,
-        "image": backup_restore_image(etcd, opts),
+        "image": backup_restore_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": backup_restore_args(etcd, provider),
         "ports": [_port("server", defaults.backup_port(backup))],

@@ -7,9 +7,10 @@ taken from the spec are rendered like Go's ``Duration.String()`` (``300s`` -> ``
 from __future__ import annotations
 
 from druid.api import constants as c
-from druid.api import defaults, duration, names
+from druid.api import defaults, names
 from druid.api.etcd import Etcd
 from druid.components import statefulset_volumes as vol
+from druid.gocompat import duration
 
 CLIENT_TLS_CERT = f"{vol.ETCD_CLIENT_TLS_DIR}/tls.crt"
 CLIENT_TLS_KEY = f"{vol.ETCD_CLIENT_TLS_DIR}/tls.key"

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.api.facts import controlled_by
 from druid.components import diff
 from druid.components.base import Component
 from druid.components.errors import (
@@ -155,11 +155,6 @@ class SyncContext:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-def controlled_by(obj: Obj, ref: EtcdRef) -> bool:
-    for owner in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if owner.get("controller"):
-            return bool(owner.get("uid") == ref.uid and owner.get("kind") == c.KIND_ETCD)
-    return False
 
 
 def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
@@ -198,7 +193,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
             f"Error getting {component.kind} for etcd: {ref}",
             e,
         ) from e
-    return [o for o in found.values() if controlled_by(o, ref)]
+    return [o for o in found.values() if controlled_by(o, ref.uid)]
 
 
 async def existing_names(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[str]:

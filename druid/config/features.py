@@ -4,16 +4,15 @@ Known gates: ``UseEtcdWrapper`` (GA, locked to true: setting it false is an erro
 and ``UpgradeEtcdVersion`` (alpha, default false). Unknown gates are an error.
 
 :func:`is_enabled` answers like upstream's ``IsEnabled``: only an explicitly set value counts, so an
-unset gate is disabled even when its default is true.
+unset gate is disabled even when its default is true. Every reader of a gate goes through it. This module is
+a leaf of ``druid.config``: it imports nothing from the package.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from druid.config.operator import OperatorConfiguration
+from typing import Literal
 
 USE_ETCD_WRAPPER = "UseEtcdWrapper"
 UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
@@ -48,8 +47,11 @@ def gate_errors(gates: dict[str, bool]) -> dict[str, str]:
     return errors
 
 
-def is_enabled(cfg: OperatorConfiguration, name: str) -> bool:
-    """Whether ``featureGates`` explicitly enables ``name`` (unset ⇒ false). Unknown names raise ``KeyError``."""
+def is_enabled(gates: Mapping[str, bool], name: str) -> bool:
+    """Whether ``gates`` (``featureGates``) explicitly enables ``name`` (unset ⇒ false).
+
+    The one way druid reads a feature gate. Unknown names raise ``KeyError``.
+    """
     if name not in KNOWN:
         raise KeyError(f"unknown feature gate {name!r}")
-    return cfg.feature_gates.get(name, False)
+    return bool(gates.get(name, False))

@@ -13,20 +13,17 @@ import csv
 from collections.abc import Sequence
 from typing import Any
 
-from druid.api import duration as godur
 from druid.config import operator as op
-
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+from druid.gocompat import duration as godur
+from druid.gocompat import strconv
 
 
 def parse_bool(text: str) -> bool:
-    """Go's ``strconv.ParseBool``."""
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+    """A boolean flag value, as pflag reads it (``strconv.ParseBool``)."""
+    try:
+        return strconv.parse_bool(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def go_int(text: str) -> int:
@@ -121,7 +118,7 @@ def parse_feature_gates(text: str) -> dict[str, bool]:
     return gates
 
 
-def configuration_from_flags(args: argparse.Namespace) -> op.OperatorConfiguration:
+def from_deprecated_flags(args: argparse.Namespace) -> op.OperatorConfiguration:
     """The defaulted configuration the deprecated flags describe (upstream's ToOperatorConfiguration)."""
     a = args
     fqdn = a.reconciler_service_account if a.reconciler_service_account.strip() else None

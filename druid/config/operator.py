@@ -16,7 +16,7 @@ enabled; compaction and copy-backups-task defaults only when that controller is 
 Druid deviation: an explicit ``port: 0`` (or ``--metrics-port 0``) means "any free port" instead of
 upstream's 8080; an absent port is still 8080 / 9443.
 
-**Key drift** (upstream's chart and testdata disagree with the type): its keys are the canonical ones — ``logging``,
+**Key drift**: the type's keys are the canonical ones — ``logging``,
 ``clientConnection.acceptContentTypes``, and ``server.webhooks.{bindAddress,port,serverCertDir}``
 inlined. The drifted keys written by the upstream chart/testdata are also accepted and mapped onto
 them with a deprecation note (see :func:`read`): ``logConfiguration`` → ``logging``,
@@ -25,18 +25,17 @@ them with a deprecation note (see :func:`read`): ``logConfiguration`` → ``logg
 chart's ``logConfiguration.logLevel: debug`` has no effect there; druid honours it.) A canonical key
 wins over its drifted twin.
 
-Validation (:func:`validate`) lives in :mod:`druid.config.validation`, the deprecated CLI flags in
-:mod:`druid.config.flags`, feature gates in :mod:`druid.config.features`.
+The package has no import cycle; each module imports only those before it: ``errors`` and ``features``
+(leaves), ``operator`` (models, defaults, :func:`parse`), ``servers``, ``validation`` (:func:`validate`),
+``flags`` (the deprecated CLI flags), ``loader`` (:func:`read` / :func:`load` of a file), ``images`` (the
+image vector).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -50,10 +49,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
-from druid.api import duration as godur
-
-if TYPE_CHECKING:
-    from druid.config.validation import FieldError
+from druid.api import problems
+from druid.config.errors import ConfigError, FieldError
+from druid.gocompat import duration as godur
 
 API_VERSION: Final = "config.druid.gardener.cloud/v1alpha1"
 KIND: Final = "OperatorConfiguration"
@@ -103,7 +101,7 @@ def _duration_in(value: Any, handler: ValidatorFunctionWrapHandler, info: Valida
 
 
 def _duration_out(seconds: float) -> str:
-    return godur.go_string(round(seconds * godur.SECOND))
+    return godur.format_seconds(seconds)
 
 
 Duration = Annotated[float, WrapValidator(_duration_in), PlainSerializer(_duration_out, when_used="json")]
@@ -322,14 +320,6 @@ class OperatorConfiguration(_Model):
 # Errors ----------------------------------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
-    """An unreadable or invalid configuration; ``errors`` name the field paths."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(str(e) for e in errors))
-        self.errors = errors
-
-
 # Loading ---------------------------------------------------------------------------------------------
 
 
@@ -374,29 +364,11 @@ def _undrift(data: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
-
-
-def _message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    if err["type"] == "missing":
-        return "required"
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
-
-
 def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
     """Decode a config document (already YAML/JSON-decoded) and apply defaults; no validation.
 
     Returns the configuration and deprecation notes for drifted keys. Raises :class:`ConfigError`.
     """
-    from druid.config.validation import FieldError
-
     if not isinstance(data, dict):
         raise ConfigError([FieldError("<root>", "must be a mapping (an OperatorConfiguration object)")])
     data = copy.deepcopy(data)
@@ -407,52 +379,5 @@ def parse(data: Any) -> tuple[OperatorConfiguration, list[str]]:
     try:
         cfg = OperatorConfiguration.model_validate(data, context={"wire": True})
     except ValidationError as e:
-        raise ConfigError([FieldError(_path(err["loc"]), _message(err)) for err in e.errors()]) from None
+        raise ConfigError([FieldError(path, message) for path, message in problems.lines(e)]) from None
     return cfg, notes
-
-
-def read(path: str | Path) -> tuple[OperatorConfiguration, list[str]]:
-    """Read a YAML config file: the defaulted and validated configuration and deprecation notes.
-
-    Raises :class:`ConfigError` naming the field paths (``controllers.etcd.concurrentSyncs: must be
-    greater than 0``).
-    """
-    from druid.config.validation import FieldError
-
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError([FieldError("<file>", f"cannot read {path}: {e.strerror or e}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError([FieldError("<file>", f"not valid YAML: {e}")]) from None
-    cfg, notes = parse(data)
-    errors = validate(cfg)
-    if errors:
-        raise ConfigError(errors)
-    return cfg, notes
-
-
-def load(path: str | Path) -> OperatorConfiguration:
-    """:func:`read` without the deprecation notes (they are logged)."""
-    import structlog
-
-    cfg, notes = read(path)
-    for note in notes:
-        structlog.get_logger(__name__).warning(note, config=str(path))
-    return cfg
-
-
-def validate(cfg: OperatorConfiguration) -> list[FieldError]:
-    """Every rule of upstream's ``ValidateOperatorConfiguration`` plus feature gates (see validation.py)."""
-    from druid.config.validation import validate_configuration
-
-    return validate_configuration(cfg)
-
-
-def from_deprecated_flags(args: argparse.Namespace) -> OperatorConfiguration:
-    """The configuration the deprecated CLI flags describe (used when ``--config`` is absent)."""
-    from druid.config.flags import configuration_from_flags
-
-    return configuration_from_flags(args)

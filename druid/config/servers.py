@@ -4,22 +4,7 @@ the address already has a ``:`` (then it is ``host:port`` and ``port`` is ignore
 from __future__ import annotations
 
 from druid.config.operator import DEFAULT_METRICS_SERVER_PORT, DEFAULT_WEBHOOKS_SERVER_PORT, OperatorConfiguration
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``:port`` like Go's ``net.SplitHostPort``, with a numeric port."""
-    if address.startswith("["):
-        host, sep, rest = address[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ValueError(f"{address!r} is not host:port")
-        port = rest[1:]
-    else:
-        host, sep, port = address.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"{address!r} is not host:port (too many colons; bracket IPv6 addresses)")
-    if not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{address!r} has no valid port")
-    return host, int(port)
+from druid.gocompat.net import split_host_port
 
 
 def metrics_listen(cfg: OperatorConfiguration) -> tuple[str, int]:

@@ -9,9 +9,8 @@ found later: ``leaderElection.resourceLock`` must be ``leases`` (the only lock c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from druid.config import features
+from druid.config.errors import FieldError
 from druid.config.operator import (
     LOG_FORMATS,
     LOG_LEVELS,
@@ -20,16 +19,7 @@ from druid.config.operator import (
     LeaderElectionConfiguration,
     OperatorConfiguration,
 )
-
-
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
+from druid.config.servers import metrics_listen
 
 GT0 = "must be greater than 0"
 ONLY_ONE = "only one of reconcilerServiceAccountFQDN or serviceAccountInfo can be set but not both."
@@ -124,20 +114,20 @@ def _webhook(w: EtcdComponentProtectionWebhookConfiguration) -> list[FieldError]
 
 
 def _metrics_address(cfg: OperatorConfiguration) -> list[FieldError]:
-    from druid.config.servers import split_host_port
-
-    address = cfg.server.metrics.bind_address
-    if ":" not in address:
+    if ":" not in cfg.server.metrics.bind_address:
         return []
     try:
-        split_host_port(address)
+        metrics_listen(cfg)
     except ValueError as e:
         return [FieldError("server.metrics.bindAddress", str(e))]
     return []
 
 
-def validate_configuration(cfg: OperatorConfiguration) -> list[FieldError]:
-    """All errors, in upstream's order (client, leader election, controllers, logging, webhooks), then gates."""
+def validate(cfg: OperatorConfiguration) -> list[FieldError]:
+    """Every rule of upstream's ``ValidateOperatorConfiguration`` plus feature gates.
+
+    All errors, in upstream's order (client, leader election, controllers, logging, webhooks), then gates.
+    """
     errs: list[FieldError] = []
     if cfg.client_connection.burst < 0:
         errs.append(FieldError("clientConnection.burst", "must be non-negative"))

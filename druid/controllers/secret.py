@@ -17,9 +17,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
+from druid.api.facts import referenced_secrets
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd.caches import CacheSource
-from druid.controllers.etcd.secrets import referenced_secrets
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.controller import Controller
 from druid.runtime.informer import FuncHandler, InformerFactory

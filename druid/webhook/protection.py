@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from druid.api import constants as c
+from druid.api import facts
 from druid.components import registry
 from druid.config.operator import EtcdComponentProtectionWebhookConfiguration
+from druid.gocompat import fmt
 from druid.runtime.objects import Obj
 
 GroupKind = tuple[str, str]
@@ -52,8 +54,6 @@ RUNTIME_KINDS = frozenset((res.group, res.kind) for res in registry.runtime_reso
 ERR_DECODE_REQUEST_OBJECT = "ERR_DECODE_REQUEST_OBJECT"
 ERR_GET_STATEFULSET = "ERR_GET_SCALE_SUBRESOURCE_PARENT"
 ERR_TOO_MANY_MATCHING_STATEFULSETS = "ERR_TOO_MANY_MATCHING_STATEFULSETS"
-
-_IN_PROGRESS = (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
 
 
 class WebhookError(Exception):
@@ -152,11 +152,6 @@ def object_key(meta: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
-def go_map(labels: Mapping[str, str]) -> str:
-    """A map[string]string printed with ``%v``: ``map[k1:v1 k2:v2]``, keys sorted."""
-    return "map[" + " ".join(f"{k}:{labels[k]}" for k in sorted(labels)) + "]"
-
-
 def labels_of(meta: Mapping[str, Any]) -> dict[str, str]:
     labels = meta.get("labels")
     return dict(labels) if isinstance(labels, dict) else {}
@@ -164,24 +159,6 @@ def labels_of(meta: Mapping[str, Any]) -> dict[str, str]:
 
 def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
-
-
-def _operation_in_progress(etcd: Obj, op_type: str) -> bool:
-    op = (etcd.get("status") or {}).get("lastOperation") or {}
-    return op.get("type") == op_type and op.get("state") in _IN_PROGRESS
-
-
-def deletion_in_progress(etcd: Obj) -> bool:
-    return _operation_in_progress(etcd, c.OPERATION_TYPE_DELETE)
-
-
-def reconciliation_in_progress(etcd: Obj) -> bool:
-    return _operation_in_progress(etcd, c.OPERATION_TYPE_RECONCILE)
-
-
-def _annotations(obj: Obj) -> Mapping[str, Any]:
-    annotations = (obj.get("metadata") or {}).get("annotations")
-    return annotations if isinstance(annotations, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------- decoding
@@ -244,10 +221,10 @@ async def _claiming_statefulset(request: Mapping[str, Any], lookups: Lookups) ->
         found = await lookups.statefulsets(namespace, labels)
     except Exception as e:
         raise WebhookError(
-            ERR_GET_STATEFULSET, operation, f"failed to fetch StatefulSet for labels: {go_map(labels)}", e
+            ERR_GET_STATEFULSET, operation, f"failed to fetch StatefulSet for labels: {fmt.format_map(labels)}", e
         ) from e
     if len(found) > 1:
-        message = f"found more than one StatefulSet for labels: {go_map(labels)}"
+        message = f"found more than one StatefulSet for labels: {fmt.format_map(labels)}"
         raise WebhookError(ERR_TOO_MANY_MATCHING_STATEFULSETS, "FetchStatefulSetByLabels", message)
     return dict(found[0].get("metadata") or {}) if found else None
 
@@ -296,17 +273,16 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
         return Decision.allow(f"resource: {key}  is not part of any Etcd, skipping validations", (warning,))
 
     name = str((etcd.get("metadata") or {}).get("name") or etcd_name)
-    annotations = _annotations(etcd)
-    if c.ANNOTATION_DISABLE_COMPONENT_PROTECTION in annotations:
+    if not facts.components_protected(etcd):
         return Decision.allow(
             f"changes allowed, since Etcd {name} has annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION}"
         )
-    if gk in RUNTIME_KINDS and c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION in annotations:
+    if gk in RUNTIME_KINDS and not facts.runtime_components_enabled(etcd):
         return Decision.allow(
             f"Etcd {name} has runtime component creation disabled, skipping validations for resource {key}"
         )
     user = str((request.get("userInfo") or {}).get("username") or "")
-    if operation == "DELETE" and deletion_in_progress(etcd):
+    if operation == "DELETE" and facts.deletion_in_progress(etcd):
         return _during_deletion(user, name, policy)
     return _outside_deletion(user, gk, etcd, meta, policy)
 
@@ -330,7 +306,7 @@ def _outside_deletion(user: str, gk: GroupKind, etcd: Obj, meta: Mapping[str, An
     if gk == LEASE and user.strip() == service_account_user(str(etcd_meta.get("namespace") or ""), etcd_name):
         return Decision.allow("lease resource can be freely updated by etcd members")
     if user in policy.exempt:
-        if not reconciliation_in_progress(etcd):
+        if not facts.reconciliation_in_progress(etcd):
             return Decision.allow(f"operations on resources by exempt service account {user} are allowed")
         if meta.get("deletionTimestamp") is not None:
             return Decision.allow(

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
+from druid.backuprestore import BackupRestoreClient
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.opstask.handlers import ETCDS
 from druid.controllers.opstask.reconciler import OPS_TASKS
@@ -104,16 +105,13 @@ async def running(control_plane: ControlPlane, namespace: str, fake: FakeBackupR
         await Kube.connect(kubeconfig, timeout=10, registry=registry), opts, registry=registry, reflector_config=FAST
     )
     config = OperatorConfiguration.model_validate({"controllers": {"etcdOpsTask": {"requeueInterval": "1s"}}})
+    client = BackupRestoreClient(lambda etcd: fake.url)
     manager.add(
         make_ops_task_controller(
-            manager.kube,
-            manager.informers,
-            config,
-            backup_restore_endpoint=lambda etcd: fake.url,
-            registry=registry,
-            namespace=namespace,
+            manager.kube, manager.informers, config, backup_restore=client, registry=registry, namespace=namespace
         )
     )
+    manager.add_leader_task(client.hold_open)  # closes the client's session when the manager stops
     stop = asyncio.Event()
     run = asyncio.create_task(manager.run(stop))
     kube = await Kube.connect(kubeconfig, timeout=10)

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from druid.api import constants as c
-from druid.api.quantity import parse_quantity
 from druid.controllers.etcd.operation import ETCDS
+from druid.gocompat.quantity import parse_quantity
 from druid.render import render_objects
 from druid.runtime.client import Kube
 from druid.runtime.objects import (

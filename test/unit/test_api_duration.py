@@ -1,4 +1,4 @@
-"""druid.api.duration: Go time.ParseDuration and Duration.String()."""
+"""druid.gocompat.duration: Go time.ParseDuration and Duration.String()."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from druid.api.duration import (
+from druid.gocompat.duration import (
     DURATION_OR_ZERO_PATTERN,
     DURATION_PATTERN,
     HOUR,

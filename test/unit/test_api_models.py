@@ -479,7 +479,6 @@ def test_defaults_for_a_minimal_etcd() -> None:
     assert d.full_snapshot_request_timeout_seconds(backup) == 900
     assert d.etcd_resources(cfg) == d.backup_resources(backup) == {"requests": {"cpu": "50m", "memory": "128Mi"}}
     assert d.compaction_job_requests(backup) == {"cpu": "600m", "memory": "3Gi"}
-    assert d.run_as_user(spec) == 65532
     assert d.volume_claim_template_name(etcd) == "etcd-test"
 
 
@@ -510,7 +509,6 @@ def test_defaults_accessors_return_spec_values() -> None:
     assert d.etcd_resources(cfg) == RESOURCES
     assert d.compaction_job_requests(backup) == {"cpu": "600m", "memory": "6Gi"}  # zero cpu falls back
     assert d.volume_claim_template_name(etcd) == "main-etcd"
-    assert d.run_as_user(minimal_etcd(runAsRoot=True).spec) == 0
     assert d.ca_data_key(cfg.client_url_tls) == "bundle.crt"  # type: ignore[arg-type]
 
 
@@ -569,28 +567,10 @@ def test_etcd_annotation_and_status_helpers() -> None:
     etcd = Etcd.model_validate(copy.deepcopy(ETCD))
     assert etcd.name == "etcd-main" and etcd.namespace == "shoot--dev"
     assert etcd.backup_store_enabled and not minimal_etcd().backup_store_enabled
-    assert etcd.has_reconcile_operation_annotation
-    assert etcd.reconcile_operation_annotation_key == c.ANNOTATION_OPERATION
-    assert not etcd.spec_reconcile_suspended and etcd.managed_resources_protected
     assert etcd.runtime_component_creation_enabled
     assert etcd.ready and etcd.condition_status(c.CONDITION_BACKUP_READY) is None
-    assert not etcd.reconciliation_in_progress and not etcd.deletion_in_progress
-    assert etcd.status is not None and etcd.status.last_operation is not None
-    etcd.status.last_operation.state = c.OPERATION_STATE_REQUEUE
-    assert etcd.reconciliation_in_progress
-    etcd.status.last_operation.type = c.OPERATION_TYPE_DELETE
-    assert etcd.deletion_in_progress
-    etcd.metadata.annotations = {
-        c.ANNOTATION_GARDENER_OPERATION: "reconcile",
-        c.ANNOTATION_SUSPEND_SPEC_RECONCILE: "",
-        c.ANNOTATION_DISABLE_COMPONENT_PROTECTION: "",
-        c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: "",
-    }
-    assert etcd.has_reconcile_operation_annotation
-    assert etcd.reconcile_operation_annotation_key == c.ANNOTATION_GARDENER_OPERATION
-    assert etcd.spec_reconcile_suspended
-    assert not etcd.managed_resources_protected and not etcd.runtime_component_creation_enabled
-    assert not minimal_etcd().has_reconcile_operation_annotation
+    etcd.metadata.annotations = {c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: ""}
+    assert not etcd.runtime_component_creation_enabled
 
 
 def test_ops_task_completion_and_ttl() -> None:

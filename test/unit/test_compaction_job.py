@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from druid.api.etcd import Etcd
-from druid.components.base import BuildOptions, Images
+from druid.components.base import BuildOptions
+from druid.config.images import Images
 from druid.config.operator import CompactionControllerConfiguration
 from druid.controllers.compaction import job, outcome, predicates, status
 from druid.controllers.compaction.metrics import DURATION_BUCKETS, compaction_metrics

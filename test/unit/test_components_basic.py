@@ -21,7 +21,8 @@ from druid.components import (
     serviceaccount,
     snapshotlease,
 )
-from druid.components.base import BuildOptions, Images
+from druid.components.base import BuildOptions
+from druid.config.images import Images
 from druid.runtime.objects import LEASES, PDBS, SERVICES, Obj
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))

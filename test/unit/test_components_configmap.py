@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from druid.api.etcd import Etcd
-from druid.components import configmap, goyaml
-from druid.components.base import BuildOptions, Images
+from druid.components import configmap
+from druid.components.base import BuildOptions
+from druid.config.images import Images
+from druid.gocompat import goyaml
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
 UPGRADE = BuildOptions(images=OPTS.images, feature_gates={"UpgradeEtcdVersion": True})

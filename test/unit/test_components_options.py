@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from druid.components.images import load_images
 from druid.components.options import build_options
+from druid.config.images import load_images
 from druid.config.operator import OperatorConfiguration
 
 

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from druid.api.etcd import Etcd
-from druid.components import configmap, images, statefulset
+from druid.components import configmap, statefulset
 from druid.components import statefulset_volumes as vol
-from druid.components.base import BuildInputs, BuildOptions, Images
+from druid.components.base import BuildInputs, BuildOptions
+from druid.config import images
+from druid.config.images import Images
 from druid.runtime.objects import Obj
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))

@@ -11,19 +11,21 @@ import yaml
 
 from druid.cli import main as cli
 from druid.cli import run
-from druid.config import features, flags
-from druid.config.operator import (
-    API_VERSION,
+from druid.config import (
     ConfigError,
     OperatorConfiguration,
     default_configuration,
+    features,
+    flags,
     from_deprecated_flags,
     load,
     parse,
     read,
     validate,
 )
-from druid.config.servers import metrics_listen, split_host_port
+from druid.config.operator import API_VERSION
+from druid.config.servers import metrics_listen
+from druid.gocompat.net import split_host_port
 from druid.runtime.client import TokenBucket
 
 HEAD = {"apiVersion": API_VERSION, "kind": "OperatorConfiguration"}
@@ -212,7 +214,7 @@ def test_l65_deprecated_flags_when_no_config_file(tmp_path: Path) -> None:
     assert wh.enabled and wh.reconciler_service_account == "system:serviceaccount:ns:druid"
     assert wh.exempt_service_accounts == ["a", "b", "c"]
     assert cfg.feature_gates == {"UpgradeEtcdVersion": True}  # bad pairs skipped
-    assert features.is_enabled(cfg, features.UPGRADE_ETCD_VERSION)
+    assert features.is_enabled(cfg.feature_gates, features.UPGRADE_ETCD_VERSION)
 
     # With --config, deprecated flags are ignored.
     args = run_args("--config", str(write(tmp_path, HEAD)), "--etcd-workers=9", "--enable-leader-election")
@@ -432,13 +434,13 @@ def test_durations_are_seconds_from_python() -> None:
 def test_feature_gates() -> None:
     cfg = default_configuration()
     # Like upstream's IsEnabled: only explicitly set values count, even for a GA gate.
-    assert not features.is_enabled(cfg, features.USE_ETCD_WRAPPER)
-    assert not features.is_enabled(cfg, features.UPGRADE_ETCD_VERSION)
+    assert not features.is_enabled(cfg.feature_gates, features.USE_ETCD_WRAPPER)
+    assert not features.is_enabled(cfg.feature_gates, features.UPGRADE_ETCD_VERSION)
     cfg = OperatorConfiguration(feature_gates={"UpgradeEtcdVersion": True, "UseEtcdWrapper": True})
-    assert features.is_enabled(cfg, features.UPGRADE_ETCD_VERSION)
-    assert features.is_enabled(cfg, features.USE_ETCD_WRAPPER)
+    assert features.is_enabled(cfg.feature_gates, features.UPGRADE_ETCD_VERSION)
+    assert features.is_enabled(cfg.feature_gates, features.USE_ETCD_WRAPPER)
     with pytest.raises(KeyError):
-        features.is_enabled(cfg, "Typo")
+        features.is_enabled(cfg.feature_gates, "Typo")
     assert features.gate_errors({"UpgradeEtcdVersion": False, "UseEtcdWrapper": True}) == {}
     assert flags.parse_feature_gates(" A = true , B=0,C,D=yes,E=T") == {"A": True, "B": False, "E": True}
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from druid.api.copybackupstask import EtcdCopyBackupsTask
-from druid.components.base import Images
+from druid.config.images import Images
 from druid.controllers.copybackups.job import JobBuildError, build_job, secret_dir
 from druid.controllers.copybackups.reconciler import desired_status, mirror_conditions
 

@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from druid.api import constants as c
+from druid.api.facts import MemberThresholds, secret_references
 from druid.cli import ctl, diagnose, listresources
 from druid.cli.ctlcommon import CtlError, EtcdRef, etcd_refs, selection_error
 from druid.cli.main import build_parser, main
+from druid.gocompat import duration
 from druid.runtime.clock import micro_time, rfc3339
 
 NOW = dt.datetime(2026, 3, 4, 12, 0, 0, tzinfo=dt.UTC)
@@ -476,7 +478,7 @@ def test_member_name_prefix_and_thresholds() -> None:
     etcd["spec"]["memberNamePrefix"] = "pfx"
     lease_map = {"pfx-etcd-main-0": member_lease("pfx-etcd-main-0", 90, "abc:Leader")}
     assert diagnose.diagnose(etcd, lease_map, set(), sts(1), NOW)[1].endswith("90s (Unknown/LeaseExpired)")
-    ok = diagnose.diagnose(etcd, lease_map, set(), sts(1), NOW, thresholds=diagnose.Thresholds(unknown=120))
+    ok = diagnose.diagnose(etcd, lease_map, set(), sts(1), NOW, thresholds=MemberThresholds(unknown=120))
     assert ok == (True, "READY: 1/1 members ready, quorate")
     (view,) = diagnose.member_views(etcd, lease_map, NOW)
     assert (view.name, view.role, view.member_id, view.cluster_id) == ("pfx-etcd-main-0", "Leader", "abc", None)
@@ -492,7 +494,7 @@ def test_secret_refs_cover_tls_and_store() -> None:
             "backup": {"tls": {"serverTLSSecretRef": {"name": "br"}}, "store": {"secretRef": {"name": "creds"}}},
         }
     )
-    assert diagnose.secret_refs(etcd) == [
+    assert secret_references(etcd) == [
         ("ca", "spec.etcd.clientUrlTls"),
         ("cl", "spec.etcd.clientUrlTls"),
         ("ca", "spec.etcd.peerUrlTls"),
@@ -521,4 +523,4 @@ def test_secret_refs_cover_tls_and_store() -> None:
     ],
 )
 def test_human_duration_like_kubectl(seconds: float, text: str) -> None:
-    assert diagnose.human_duration(seconds) == text
+    assert duration.human_duration(seconds) == text

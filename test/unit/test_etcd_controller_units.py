@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from druid.api import constants as c
+from druid.api.facts import referenced_secrets
 from druid.components.errors import DruidError, RequeueAfter
 from druid.controllers.etcd.operation import StatusWriter, StepResult, duration_text
 from druid.controllers.etcd.predicate import etcd_of, etcd_predicate, lease_predicate, pod_predicate
-from druid.controllers.etcd.secrets import referenced_secrets, secret_refs_index
+from druid.controllers.etcd.secrets import secret_refs_index
 from druid.runtime.objects import ObjectKey
 
 

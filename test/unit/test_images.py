@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from druid.components import images as vector
+from druid.config import images as vector
 from druid.testing import images as im
 
 BUSYBOX = Path("/bin/busybox")

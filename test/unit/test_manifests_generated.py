@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from druid.components import registry
-from druid.config.operator import parse, validate
+from druid.config import parse, validate
 from druid.runtime.manager import ManagerOptions
 from druid.testing.binaries import REPO
 from druid.webhook.configuration import COMPONENT_RULES, DEFAULT_PORT, WEBHOOK_PATH

@@ -13,6 +13,7 @@ from aiohttp import web
 from druid.api import constants as c
 from druid.api.etcd import Etcd
 from druid.api.opstask import EtcdOpsTaskSpec
+from druid.backuprestore import BackupRestoreClient, short_service_endpoint
 from druid.components.errors import DruidError
 from druid.controllers.opstask import handlers as h
 from druid.controllers.opstask import status as st
@@ -380,14 +381,15 @@ def snapshot_handler(
     objs: dict[str, Obj], kind: str = "full", url: str = "http://127.0.0.1:1"
 ) -> h.OnDemandSnapshotHandler:
     spec = EtcdOpsTaskSpec.model_validate({"etcdName": "main", "config": {"onDemandSnapshot": {"type": kind}}})
-    deps = h.HandlerDeps(ReadKube(objs), lambda etcd: url)  # type: ignore[arg-type]
+    deps = h.HandlerDeps(ReadKube(objs), BackupRestoreClient(lambda etcd: url))  # type: ignore[arg-type]
     return h.OnDemandSnapshotHandler(deps, h.TaskRef("ns", "t", spec))
 
 
 def test_i59_default_endpoint() -> None:
-    assert h.default_backup_restore_endpoint(Etcd.model_validate(etcd_obj())) == "http://main-client.ns:8080"
+    assert h.default_client().endpoint is short_service_endpoint
+    assert short_service_endpoint(Etcd.model_validate(etcd_obj())) == "http://main-client.ns:8080"
     tls = Etcd.model_validate(etcd_obj(tls=True, port=9999))
-    assert h.default_backup_restore_endpoint(tls) == "https://main-client.ns:9999"
+    assert short_service_endpoint(tls) == "https://main-client.ns:9999"
 
 
 async def test_i58_handler_admit_checks() -> None:
@@ -450,15 +452,18 @@ async def test_i59_delta_null_means_skipped() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    handler = snapshot_handler({"etcds/main": etcd_obj()}, "delta", f"http://127.0.0.1:{port}")
     try:
-        handler = snapshot_handler({"etcds/main": etcd_obj()}, "delta", f"http://127.0.0.1:{port}")
         assert await handler.execute() == st.Result("Delta snapshot was skipped by backup-restore server")
     finally:
+        await handler.backup_restore.close()
         await runner.cleanup()
 
 
 async def test_i59_connection_refused_requeues() -> None:
-    result = await snapshot_handler({"etcds/main": etcd_obj()}).execute()
+    handler = snapshot_handler({"etcds/main": etcd_obj()})
+    result = await handler.execute()
+    await handler.backup_restore.close()
     assert result.requeue and result.error is not None and result.error.code == "ERR_EXECUTE_HTTP_REQUEST"
     assert 'cause: Post "http://127.0.0.1:1/snapshot/full": ' in result.error.description()
 
@@ -483,7 +488,8 @@ async def test_i57_add_ops_task_controller_wiring() -> None:
         assert isinstance(limiter, ItemExponentialFailureRateLimiter)
         assert [limiter.when("k") for _ in range(3)] == [0.01, 0.02, 0.04]
         assert max(limiter.when("k") for _ in range(20)) == 15.0
-        assert controller.reconciler.deps.endpoint(None) == "http://x"  # type: ignore[attr-defined]
+        assert controller.reconciler.deps.backup_restore.endpoint(None) == "http://x"  # type: ignore[attr-defined]
+        assert len(manager._leader_tasks) == 1  # the client's hold_open: closes its session on shutdown
         assert [i.name for i in manager.informers] == ["etcdopstasks.druid.gardener.cloud/v1alpha1"]
     finally:
         await kube.close()

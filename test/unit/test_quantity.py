@@ -1,4 +1,4 @@
-"""druid.api.quantity: Kubernetes quantities parsed like k8s.io/apimachinery's resource.ParseQuantity."""
+"""druid.gocompat.quantity: Kubernetes quantities parsed like k8s.io/apimachinery's resource.ParseQuantity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from druid.api.quantity import QUANTITY_PATTERN, is_quantity, milli_value, parse_quantity, value
+from druid.gocompat.quantity import QUANTITY_PATTERN, is_quantity, milli_value, parse_quantity, value
 
 
 @pytest.mark.parametrize(

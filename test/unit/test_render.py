@@ -20,9 +20,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from druid.api import constants as c
 from druid.api.etcd import Etcd
 from druid.cli.main import main
-from druid.components import configmap, goyaml, registry, statefulset
+from druid.components import configmap, registry, statefulset
 from druid.components.base import BuildOptions
-from druid.components.images import OVERRIDE_ENV
+from druid.config.images import OVERRIDE_ENV
+from druid.gocompat import goyaml
 from druid.render import PLACEHOLDER_UID, RenderError, default_options, render_objects
 from druid.runtime.objects import Obj
 

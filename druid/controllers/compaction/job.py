@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import defaults, duration, names, store
+from druid.api import defaults, names, store
 from druid.api.etcd import Etcd
-from druid.components import images
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions, metadata
+from druid.config import images
 from druid.config.operator import CompactionControllerConfiguration
+from druid.gocompat import duration
 from druid.runtime.objects import JOBS, Obj
 
 CONTAINER_NAME = "compact-backup"
@@ -64,10 +65,6 @@ def provider(etcd: Etcd) -> str:
         raise JobSpecError(f"storage provider is not recognized: {e}") from None
 
 
-def go_duration(seconds: float) -> str:
-    return duration.go_string(round(seconds * duration.SECOND))
-
-
 def args(etcd: Etcd, metrics_scrape_wait_duration: float) -> list[str]:
     """``compact`` and its flags, in upstream's order."""
     spec, name = etcd.spec, etcd.name
@@ -76,7 +73,7 @@ def args(etcd: Etcd, metrics_scrape_wait_duration: float) -> list[str]:
         "--data-dir=/var/etcd/data/compaction.etcd",
         "--restoration-temp-snapshots-dir=/var/etcd/data/compaction.restoration.temp",
         "--snapstore-temp-directory=/var/etcd/data/tmp",
-        f"--metrics-scrape-wait-duration={go_duration(metrics_scrape_wait_duration)}",
+        f"--metrics-scrape-wait-duration={duration.format_seconds(metrics_scrape_wait_duration)}",
         "--enable-snapshot-lease-renewal=true",
         f"--full-snapshot-lease-name={names.full_snapshot_lease_name(name)}",
         f"--delta-snapshot-lease-name={names.delta_snapshot_lease_name(name)}",
@@ -156,7 +153,7 @@ def build(
         template_meta["annotations"] = annotations
     container = {
         "name": CONTAINER_NAME,
-        "image": images.backup_restore_image(etcd, opts),
+        "image": images.backup_restore_image(etcd, opts.images),
         "imagePullPolicy": "IfNotPresent",
         "args": args(etcd, config.metrics_scrape_wait_duration),
         "resources": {"requests": defaults.compaction_job_requests(etcd.spec.backup)},

@@ -30,7 +30,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -38,12 +38,13 @@ from pydantic import ValidationError
 
 from druid.api import names, store
 from druid.api.etcd import Etcd
+from druid.backuprestore import BackupRestoreClient
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions
 from druid.config.operator import CompactionControllerConfiguration
 from druid.controllers.compaction import job as jobs
 from druid.controllers.compaction import outcome, status
-from druid.controllers.compaction.fullsnapshot import BackupRestoreError, Endpoint, service_endpoint, take_full_snapshot
+from druid.controllers.compaction.fullsnapshot import BackupRestoreError, take_full_snapshot
 from druid.controllers.compaction.metrics import CompactionMetrics
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ObjectKey
@@ -71,7 +72,7 @@ class Deps:
     jobs: Any
     leases: Any
     metrics: CompactionMetrics
-    endpoint: Endpoint = service_endpoint
+    backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
     timings: Timings = Timings()
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
@@ -184,7 +185,7 @@ class CompactionReconciler:
         log.info("taking full snapshot", accumulated_revisions=diff, trigger_full_snapshot_threshold=threshold)
         error: BackupRestoreError | None = None
         try:
-            await take_full_snapshot(self.d.kube, etcd, self.d.endpoint)
+            await take_full_snapshot(self.d.kube, etcd, self.d.backup_restore)
         except BackupRestoreError as e:
             error = e
         self.d.metrics.full_snapshot_triggered(ns, error is None)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
+from druid.backuprestore import BackupRestoreClient, Endpoint, service_endpoint
 from druid.components.base import BuildOptions
 from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
-from druid.controllers.compaction.fullsnapshot import Endpoint, service_endpoint
 from druid.controllers.compaction.metrics import compaction_metrics
 from druid.controllers.compaction.predicates import FilteredSource
 from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings
@@ -38,6 +38,7 @@ def make_compaction_controller(
     config: OperatorConfiguration,
     *,
     backup_restore_endpoint: Endpoint | None = None,
+    backup_restore: BackupRestoreClient | None = None,
     build_options: BuildOptions | None = None,
     registry: CollectorRegistry | None = None,
     timings: Timings | None = None,
@@ -47,6 +48,8 @@ def make_compaction_controller(
     """The compaction controller on ``informers`` (not started), watching ``namespace`` (default: all).
 
     Raises ``ValueError`` when it is disabled: the thresholds are only defaulted for an enabled controller.
+    Full snapshots go through ``backup_restore`` (default: a new client for ``backup_restore_endpoint``, by
+    default the client Service); whoever runs the controller closes it (see :func:`add_compaction_controller`).
     """
     cfg = config.controllers.compaction
     if not cfg.enabled or cfg.concurrent_syncs is None:
@@ -59,7 +62,7 @@ def make_compaction_controller(
         jobs=informers.get(JOBS, namespace, JOB_SELECTOR).store,
         leases=informers.get(LEASES, namespace, LEASE_SELECTOR).store,
         metrics=compaction_metrics(registry),
-        endpoint=backup_restore_endpoint or service_endpoint,
+        backup_restore=backup_restore or BackupRestoreClient(backup_restore_endpoint or service_endpoint),
         timings=timings or Timings(),
     )
     controller = Controller(
@@ -89,13 +92,15 @@ def add_compaction_controller(
     """Build the compaction controller on the manager's informers and add it to the manager.
 
     ``backup_restore_endpoint(etcd)`` gives the base URL of an Etcd's backup-restore server (default: the
-    client Service, ``fullsnapshot.service_endpoint``). Only call this when ``controllers.compaction.enabled``.
+    client Service, ``backuprestore.service_endpoint``). Only call this when ``controllers.compaction.enabled``.
+    The manager closes the backup-restore client's session on shutdown.
     """
+    client = BackupRestoreClient(backup_restore_endpoint or service_endpoint)
     controller = make_compaction_controller(
         manager.kube,
         manager.informers,
         config,
-        backup_restore_endpoint=backup_restore_endpoint,
+        backup_restore=client,
         build_options=build_options,
         registry=manager.registry,
         timings=timings,
@@ -103,4 +108,5 @@ def add_compaction_controller(
         namespace=namespace,
     )
     manager.add(controller)
+    manager.add_leader_task(client.hold_open)
     return controller

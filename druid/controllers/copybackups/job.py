@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from druid.api import constants as c
-from druid.api import duration, names, store
+from druid.api import names, store
 from druid.api.copybackupstask import EtcdCopyBackupsTask
 from druid.api.store import StoreSpec
 from druid.components import statefulset_volumes as vol
-from druid.components.base import Images
+from druid.config.images import Images
+from druid.gocompat import duration
 from druid.runtime.objects import Obj
 
 SOURCE_PREFIX = "source-"

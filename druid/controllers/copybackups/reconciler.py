@@ -25,7 +25,7 @@ from druid.api.copybackupstask import EtcdCopyBackupsTask
 from druid.api.resources import ETCD_COPY_BACKUPS_TASKS as COPY_BACKUPS_TASKS
 from druid.api.store import StoreSpec
 from druid.components import statefulset_volumes as vol
-from druid.components.base import Images
+from druid.config.images import Images
 from druid.controllers.copybackups import job as builder
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import JOBS, SECRETS, Obj, ObjectKey

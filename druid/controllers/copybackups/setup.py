@@ -12,8 +12,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
-from druid.components.base import Images
 from druid.components.options import build_options as components_options
+from druid.config.images import Images
 from druid.config.operator import DEFAULT_ETCD_COPY_BACKUPS_TASK_CONCURRENT_SYNCS, OperatorConfiguration
 from druid.controllers.copybackups.reconciler import COPY_BACKUPS_TASKS, CopyBackupsReconciler
 from druid.runtime.client import Kube

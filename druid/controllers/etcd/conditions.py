@@ -27,8 +27,8 @@ from typing import Any
 from croniter import croniter
 
 from druid.api import constants as c
-from druid.api import duration
 from druid.controllers.etcd.members import parse_holder_identity
+from druid.gocompat import duration
 from druid.runtime.clock import parse_time, rfc3339
 
 MANAGED_TYPES = frozenset(

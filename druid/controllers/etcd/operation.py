@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 
 from druid.api import constants as c
-from druid.api.duration import go_string
 from druid.api.resources import ETCDS
 from druid.components.errors import DruidError
+from druid.gocompat.duration import format_seconds
 from druid.runtime.client import Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj
@@ -42,7 +42,7 @@ log = structlog.get_logger(__name__)
 
 def duration_text(seconds: float) -> str:
     """Go's ``time.Duration.String()`` (``10s``, ``1m0s``, ``500ms``)."""
-    return go_string(round(seconds * 1e9))
+    return format_seconds(seconds)
 
 
 @dataclass

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from druid.api import store as store_api
 from druid.api.etcd import Etcd
+from druid.api.facts import referenced_secrets
 from druid.components import registry
 from druid.components import statefulset as sts_component
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd.context import Run
-from druid.controllers.etcd.secrets import referenced_secrets
 from druid.runtime.client import ApiError
 from druid.runtime.objects import SECRETS, Obj, ObjectKey
 

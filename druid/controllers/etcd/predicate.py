@@ -1,4 +1,4 @@
-"""Which events enqueue an Etcd (upstream ``register.go``'s event filter, plus druid's watches of managed objects).
+"""Which events enqueue an Etcd (upstream ``register.go``'s predicates, plus druid's watches of managed objects).
 
 Etcd updates pass when either
 
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from druid.api import constants as c
+from druid.api import facts
 from druid.runtime.clock import parse_time
 from druid.runtime.controller import Predicate, deletion_started
 from druid.runtime.objects import Obj, ObjectKey
@@ -35,32 +36,16 @@ def _meta(obj: Obj) -> dict[str, Any]:
     return obj.get("metadata") or {}
 
 
-def has_reconcile_annotation(obj: Obj) -> bool:
-    annotations = _meta(obj).get("annotations") or {}
-    return c.OPERATION_RECONCILE in (
-        annotations.get(c.ANNOTATION_OPERATION),
-        annotations.get(c.ANNOTATION_GARDENER_OPERATION),
-    )
-
-
-def never_reconciled(obj: Obj) -> bool:
-    status = obj.get("status") or {}
-    return status.get("lastOperation") is None and status.get("observedGeneration") is None
-
-
-def last_reconcile_succeeded(obj: Obj) -> bool:
-    op = (obj.get("status") or {}).get("lastOperation") or {}
-    return bool(op.get("type") == c.OPERATION_TYPE_RECONCILE and op.get("state") == c.OPERATION_STATE_SUCCEEDED)
-
-
 def etcd_predicate(auto_reconcile: bool) -> Predicate:
     def passes(old: Obj, new: Obj) -> bool:
         if deletion_started(old, new):
             return True
         spec_updated = _meta(old).get("generation") != _meta(new).get("generation")
-        if has_reconcile_annotation(new) and (spec_updated or last_reconcile_succeeded(new) or never_reconciled(new)):
+        if facts.reconcile_requested(new) and (
+            spec_updated or facts.last_reconcile_succeeded(new) or facts.never_reconciled(new)
+        ):
             return True
-        return auto_reconcile and (spec_updated or never_reconciled(new))
+        return auto_reconcile and (spec_updated or facts.never_reconciled(new))
 
     return passes
 

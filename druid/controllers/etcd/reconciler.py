@@ -25,6 +25,8 @@ import structlog
 from pydantic import ValidationError
 
 from druid.api import constants as c
+from druid.api import facts
+from druid.api import problems as field_problems
 from druid.api.etcd import Etcd
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd import delete
@@ -39,27 +41,10 @@ from druid.runtime.reconcile import Action
 
 log = structlog.get_logger(__name__)
 RECONCILE = c.OPERATION_TYPE_RECONCILE
-UNFINISHED = (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
-
-
-def _annotations(obj: Obj) -> dict[str, str]:
-    return obj["metadata"].get("annotations") or {}
-
-
-def reconcile_annotation_keys(obj: Obj) -> list[str]:
-    annotations = _annotations(obj)
-    keys = (c.ANNOTATION_OPERATION, c.ANNOTATION_GARDENER_OPERATION)
-    return [k for k in keys if annotations.get(k) == c.OPERATION_RECONCILE]
-
-
-def runtime_components_enabled(obj: Obj) -> bool:
-    return c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION not in _annotations(obj)
 
 
 def invalid_spec_error(error: ValidationError) -> DruidError:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors(include_url=False)
-    )
+    problems = "; ".join(f"{path}: {message}" for path, message in field_problems.lines(error))
     return DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, f"The Etcd does not parse, nothing was written: {problems}")
 
 
@@ -99,7 +84,7 @@ class EtcdReconciler:
                 return Action.requeue(self.deps.status_sync_period)
             spec_result = await reconcile_spec(run, etcd)
 
-        if runtime_components_enabled(run.etcd):
+        if facts.runtime_components_enabled(run.etcd):
             await reconcile_status(run)
 
         if spec_result is not None and spec_result.needs_requeue:
@@ -111,7 +96,7 @@ class EtcdReconciler:
         return Action.requeue(self.deps.status_sync_period)
 
     async def should_reconcile_spec(self, obj: Obj) -> bool:
-        if c.ANNOTATION_SUSPEND_SPEC_RECONCILE in _annotations(obj):
+        if facts.spec_reconcile_suspended(obj):
             meta = obj["metadata"]
             await self.deps.events.warning(
                 obj,
@@ -120,11 +105,10 @@ class EtcdReconciler:
                 f"presence of annotation {c.ANNOTATION_SUSPEND_SPEC_RECONCILE} on the etcd resource",
             )
             return False
-        if self.deps.auto_reconcile or reconcile_annotation_keys(obj):
+        if self.deps.auto_reconcile or facts.reconcile_requested(obj):
             return True
         status = obj.get("status") or {}
-        last = status.get("lastOperation") or {}
-        if last.get("type") == RECONCILE and last.get("state") in UNFINISHED:
+        if facts.reconciliation_in_progress(obj):
             return True
         observed = status.get("observedGeneration")
         if observed is None:
@@ -138,7 +122,7 @@ class EtcdReconciler:
             if run.status.status.get("observedGeneration") != generation:
                 await run.status.patch_status({"observedGeneration": generation})
             self._observed[run.etcd["metadata"].get("uid", "")] = generation
-            keys = reconcile_annotation_keys(run.etcd)
+            keys = facts.reconcile_annotation_keys(run.etcd)
             if keys:
                 await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})
         except ApiError as e:

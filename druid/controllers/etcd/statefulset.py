@@ -32,11 +32,13 @@ import structlog
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
+from druid.api.facts import controlled_by
 from druid.api.resources import ETCD_OPS_TASKS
-from druid.components import images, memberlease, registry
+from druid.components import memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
-from druid.components.sync import SyncContext, controlled_by, has_labels
+from druid.components.sync import SyncContext, has_labels
+from druid.config import features, images
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.plan import Plan
 from druid.runtime.client import ApiError
@@ -87,7 +89,7 @@ def peer_tls_in_sync(ctx: SyncContext, run: Run, etcd: Etcd, replicas: int) -> b
         (x for x in ctx.caches[LEASES].list(ref.namespace) if x["metadata"]["name"] in expected),
         key=lambda x: x["metadata"]["name"],
     )
-    leases = [x for x in leases if controlled_by(x, ref)][:replicas]
+    leases = [x for x in leases if controlled_by(x, ref.uid)][:replicas]
     flags = []
     for lease in leases:
         value = (lease["metadata"].get("annotations") or {}).get(c.ANNOTATION_LEASE_PEER_TLS_ENABLED)
@@ -172,11 +174,11 @@ def _presync_prefix(run: Run, etcd: Etcd, existing: Obj) -> str | None:
     if etcd.spec.replicas == 0:
         return PRESYNC_HIBERNATION
     opts = run.deps.build_options
-    if not opts.feature(images.FEATURE_UPGRADE_ETCD_VERSION):
+    if not opts.feature(features.UPGRADE_ETCD_VERSION):
         return None
     containers = ((_spec(existing).get("template") or {}).get("spec") or {}).get("containers") or ()
     current = next((x.get("image") for x in containers if x.get("name") == sts_component.CONTAINER_ETCD), None)
-    return PRESYNC_UPGRADE if current and current != images.etcd_image(etcd, opts) else None
+    return PRESYNC_UPGRADE if current and current != images.etcd_image(etcd, opts.images) else None
 
 
 async def pre_sync(ctx: SyncContext, run: Run, etcd: Etcd) -> None:

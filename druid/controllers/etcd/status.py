@@ -32,6 +32,7 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.api import names
+from druid.api.facts import MemberThresholds, controlled_by, uid
 from druid.controllers.etcd import conditions as cond
 from druid.controllers.etcd.members import (
     containers_ready,
@@ -59,12 +60,6 @@ _STATEFULSET_FIELDS = ("etcd", "currentReplicas", "readyReplicas", "replicas", "
 
 
 @dataclass(frozen=True)
-class MemberThresholds:
-    unknown: float = 60.0  # seconds (config controllers.etcd.etcdMember.unknownThreshold)
-    not_ready: float = 300.0  # seconds (notReadyThreshold)
-
-
-@dataclass(frozen=True)
 class Observed:
     etcd: dict[str, Any]  # the Etcd as cached (raw dict, incl. current status)
     statefulset: dict[str, Any] | None  # the StatefulSet <name> if it exists (raw), else None
@@ -76,17 +71,6 @@ class Observed:
     pvc_warnings: dict[str, list[dict[str, Any]]] | None = None
     _: KW_ONLY
     now: dt.datetime  # aware UTC
-
-
-def controlled_by(obj: dict[str, Any] | None, owner: dict[str, Any]) -> bool:
-    """``metav1.IsControlledBy``: ``obj``'s controller owner reference has ``owner``'s UID."""
-    if obj is None:
-        return False
-    uid = (owner.get("metadata") or {}).get("uid")
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return bool(ref.get("uid") == uid)
-    return False
 
 
 def statefulset_ready(sts: dict[str, Any], expected_replicas: int) -> bool:
@@ -132,7 +116,7 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     spec = etcd.get("spec") or {}
     name = (etcd.get("metadata") or {}).get("name", "")
     replicas = int(spec.get("replicas") or 0)
-    sts = observed.statefulset if controlled_by(observed.statefulset, etcd) else None
+    sts = observed.statefulset if controlled_by(observed.statefulset, uid(etcd)) else None
     error = observed.statefulset_error
 
     members = member_statuses(

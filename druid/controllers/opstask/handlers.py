@@ -12,31 +12,39 @@ Ready condition True (``ERR_ETCD_NOT_READY``). Execute then POSTs ``<endpoint>/s
 server is verified against the CA bundle of the Secret mounted as the StatefulSet's ``backup-restore-ca``
 volume (key ``dataKey`` or ``bundle.crt``; TLS ≥ 1.2). A transport error requeues with
 ``ERR_EXECUTE_HTTP_REQUEST``; an answer other than 200 fails with ``ERR_CREATE_SNAPSHOT``; a delta answer
-``null`` means backup-restore skipped the delta snapshot (success). Cleanup does nothing.
+``null`` means backup-restore skipped the delta snapshot (success). Cleanup does nothing. Requests go
+through the controller's one :class:`~druid.backuprestore.BackupRestoreClient`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
 from pydantic import ValidationError
 
 from druid.api import constants as c
-from druid.api import defaults, names
+from druid.api import names
 from druid.api.etcd import Etcd
+from druid.api.facts import controlled_by
 from druid.api.opstask import EtcdOpsTaskSpec, OnDemandSnapshotConfig
 from druid.api.resources import ETCDS
+from druid.backuprestore import (
+    BackupRestoreClient,
+    BackupRestoreError,
+    CAAppendFailed,
+    CAKeyNotFound,
+    ca_context,
+    ca_data_key,
+    short_service_endpoint,
+)
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import DruidError
 from druid.controllers.opstask.status import Result
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import SECRETS, STATEFULSETS, Obj, controller_owner
+from druid.runtime.objects import SECRETS, STATEFULSETS, Obj
 
 ON_DEMAND_SNAPSHOT = "OnDemandSnapshot"
 
@@ -56,16 +64,6 @@ ERR_CREATE_SNAPSHOT = "ERR_CREATE_SNAPSHOT"
 ERR_OPERATION_CANCELLED = "ERR_OPERATION_CANCELLED"
 ERR_GET_STATEFULSET = "ERR_GET_STATEFULSET"
 
-BackupRestoreEndpoint = Callable[[Etcd], str]
-"""Base URL (``scheme://host:port``) of an Etcd's backup-restore server."""
-
-
-def default_backup_restore_endpoint(etcd: Etcd) -> str:
-    """``<http|https>://<etcd>-client.<ns>:<backup port>``: the client Service inside the cluster."""
-    scheme = "https" if etcd.spec.backup.tls is not None else "http"
-    port = defaults.backup_port(etcd.spec.backup)
-    return f"{scheme}://{names.client_service_name(etcd.name)}.{etcd.namespace}:{port}"
-
 
 class Handler(Protocol):
     async def admit(self) -> Result: ...
@@ -75,10 +73,15 @@ class Handler(Protocol):
     async def cleanup(self) -> Result: ...
 
 
+def default_client() -> BackupRestoreClient:
+    """A client for ``<http|https>://<etcd>-client.<ns>:<backup port>``, the client Service in the cluster."""
+    return BackupRestoreClient(short_service_endpoint)
+
+
 @dataclass(frozen=True)
 class HandlerDeps:
     kube: Kube
-    endpoint: BackupRestoreEndpoint = default_backup_restore_endpoint
+    backup_restore: BackupRestoreClient = field(default_factory=default_client)
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ class OnDemandSnapshotHandler:
         config = task.spec.config.on_demand_snapshot
         assert config is not None
         self.kube = deps.kube
-        self.endpoint = deps.endpoint
+        self.backup_restore = deps.backup_restore
         self.config: OnDemandSnapshotConfig = config
         self.namespace = task.namespace
         self.etcd_name = task.spec.etcd_name or ""
@@ -157,7 +160,7 @@ class OnDemandSnapshotHandler:
         tls = await self._tls_context(etcd, phase)
         if isinstance(tls, Result):
             return tls
-        url = f"{self.endpoint(etcd).rstrip('/')}/snapshot/{self.config.type}"
+        url = self.backup_restore.url(etcd, f"/snapshot/{self.config.type}")
         if self.config.is_final:
             url += "?final=true"
         return await self._post(url, tls, phase)
@@ -204,7 +207,7 @@ class OnDemandSnapshotHandler:
             description = "Failed to get StatefulSet for backup-restore CA resolution"
             message = f"failed to get StatefulSet for etcd {ns}/{name}"
             return _fail(description, ERR_GET_STATEFULSET, phase, message, _cause(e), True)
-        if sts is None or (controller_owner(sts) or {}).get("uid") != etcd.metadata.uid:
+        if sts is None or not controlled_by(sts, etcd.metadata.uid):
             return _fail(
                 f"StatefulSet for etcd {ns}/{name} not found or not owned by etcd",
                 ERR_GET_STATEFULSET,
@@ -230,53 +233,35 @@ class OnDemandSnapshotHandler:
             return _fail(
                 "Failed to get etcdbr CA secret", ERR_GET_CA_SECRET, phase, message, _cause(e), not e.not_found
             )
-        key = defaults.ca_data_key(tls, defaults.DEFAULT_CA_BUNDLE_DATA_KEY)
-        data = (secret.get("data") or {}).get(key)
-        if data is None:
-            return _fail(
-                "CA cert data key not found in secret",
-                ERR_CA_DATA_KEY_NOT_FOUND,
-                phase,
-                "CA cert data key not found in secret",
-                RuntimeError(f'CA cert data key "{key}" not found in secret {ns}/{secret_name}'),
-            )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            context.load_verify_locations(cadata=base64.b64decode(data).decode("utf-8"))
-        except (ValueError, binascii.Error, ssl.SSLError):
-            return _fail(
-                "Failed to append CA certs from secret",
-                ERR_APPEND_CA_CERTS,
-                phase,
-                "failed to append CA certs from secret",
-                RuntimeError(f"failed to append CA certs from secret {ns}/{secret_name}"),
-            )
-        return context
+            return ca_context(secret, ca_data_key(etcd), f"{ns}/{secret_name}")
+        except CAKeyNotFound as e:
+            message = "CA cert data key not found in secret"
+            return _fail(message, ERR_CA_DATA_KEY_NOT_FOUND, phase, message, RuntimeError(str(e)))
+        except CAAppendFailed as e:
+            description = "Failed to append CA certs from secret"
+            message = "failed to append CA certs from secret"
+            return _fail(description, ERR_APPEND_CA_CERTS, phase, message, RuntimeError(str(e)))
 
     async def _post(self, url: str, tls: ssl.SSLContext | None, phase: str) -> Result:
-        timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            try:
-                response = await session.post(url, ssl=tls if tls is not None else True)
-            except (aiohttp.ClientError, TimeoutError, OSError) as e:
-                cause = RuntimeError(f'Post "{url}": {e or type(e).__name__}')
-                message = "failed to execute HTTP request"
-                return _fail("Failed to execute HTTP request", ERR_EXECUTE_HTTP_REQUEST, phase, message, cause, True)
-            async with response:
-                if response.status != 200:
-                    cause = RuntimeError(f"failed to create snapshot, status code: {response.status}")
-                    return _fail(
-                        "Failed to create snapshot", ERR_CREATE_SNAPSHOT, phase, "failed to create snapshot", cause
-                    )
-                if self.config.type == c.SNAPSHOT_DELTA:
-                    try:
-                        body = await response.read()
-                    except (aiohttp.ClientError, TimeoutError) as e:
-                        message = "failed to read response body"
-                        return _fail("Failed to read response body", ERR_CREATE_SNAPSHOT, phase, message, e, True)
-                    if body == b"null":
-                        return Result("Delta snapshot was skipped by backup-restore server")
+        delta = self.config.type == c.SNAPSHOT_DELTA
+        try:
+            response = await self.backup_restore.request(
+                "POST", url, tls=tls, timeout=self.config.timeout_seconds, read_body=delta
+            )
+        except BackupRestoreError as e:
+            if e.status != 0:  # the answer came, its body did not
+                message = "failed to read response body"
+                cause = e.__cause__ or e
+                return _fail("Failed to read response body", ERR_CREATE_SNAPSHOT, phase, message, cause, True)
+            message = "failed to execute HTTP request"
+            cause = RuntimeError(e.message)
+            return _fail("Failed to execute HTTP request", ERR_EXECUTE_HTTP_REQUEST, phase, message, cause, True)
+        if response.status != 200:
+            cause = RuntimeError(f"failed to create snapshot, status code: {response.status}")
+            return _fail("Failed to create snapshot", ERR_CREATE_SNAPSHOT, phase, "failed to create snapshot", cause)
+        if delta and response.body == b"null":
+            return Result("Delta snapshot was skipped by backup-restore server")
         return Result("Snapshot created successfully")
 
 

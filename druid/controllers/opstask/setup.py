@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from druid.backuprestore import BackupRestoreClient, Endpoint, short_service_endpoint
 from druid.config.operator import OperatorConfiguration
-from druid.controllers.opstask.handlers import (
-    BackupRestoreEndpoint,
-    HandlerDeps,
-    HandlerRegistry,
-    default_backup_restore_endpoint,
-    default_registry,
-)
+from druid.controllers.opstask.handlers import HandlerDeps, HandlerRegistry, default_registry
 from druid.controllers.opstask.reconciler import OPS_TASKS, OpsTaskReconciler
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller, generation_changed
@@ -34,14 +29,20 @@ def make_ops_task_controller(
     informers: InformerFactory,
     config: OperatorConfiguration,
     *,
-    backup_restore_endpoint: BackupRestoreEndpoint | None = None,
+    backup_restore_endpoint: Endpoint | None = None,
     handlers: HandlerRegistry | None = None,
+    backup_restore: BackupRestoreClient | None = None,
     registry: CollectorRegistry | None = None,
     namespace: str | None = None,
 ) -> Controller:
-    """The controller on ``informers`` (``namespace``: confined to one namespace)."""
+    """The controller on ``informers`` (``namespace``: confined to one namespace).
+
+    Requests go through ``backup_restore`` (default: a new client for ``backup_restore_endpoint``, by default the
+    client Service); whoever runs the controller closes it (see :func:`add_ops_task_controller`).
+    """
     cfg = config.controllers.etcd_ops_task
-    deps = HandlerDeps(kube, backup_restore_endpoint or default_backup_restore_endpoint)
+    client = backup_restore or BackupRestoreClient(backup_restore_endpoint or short_service_endpoint)
+    deps = HandlerDeps(kube, client)
     reconciler = OpsTaskReconciler(kube, deps, handlers or default_registry(), requeue_interval=cfg.requeue_interval)
     controller = Controller(
         CONTROLLER_NAME,
@@ -59,15 +60,13 @@ def add_ops_task_controller(
     manager: Manager,
     config: OperatorConfiguration,
     *,
-    backup_restore_endpoint: BackupRestoreEndpoint | None = None,
+    backup_restore_endpoint: Endpoint | None = None,
 ) -> Controller:
-    """Build the controller on the manager's informers and add it to the manager."""
+    """Build the controller on the manager's informers and add it to the manager (which closes its client)."""
+    client = BackupRestoreClient(backup_restore_endpoint or short_service_endpoint)
     controller = make_ops_task_controller(
-        manager.kube,
-        manager.informers,
-        config,
-        backup_restore_endpoint=backup_restore_endpoint,
-        registry=manager.registry,
+        manager.kube, manager.informers, config, backup_restore=client, registry=manager.registry
     )
     manager.add(controller)
+    manager.add_leader_task(client.hold_open)
     return controller

@@ -147,3 +147,38 @@ def normalize(text: str) -> str:
 def seconds(text: str) -> float:
     """The duration in (fractional) seconds."""
     return parse_duration(text) / SECOND
+
+
+def format_seconds(value: float) -> str:
+    """Seconds rendered like Go's ``time.Duration.String()`` (rounded to whole nanoseconds): 90 -> ``1m30s``."""
+    return go_string(round(value * SECOND))
+
+
+def human_duration(seconds: float) -> str:
+    """``k8s.io/apimachinery/pkg/util/duration.HumanDuration`` (kubectl's AGE): ``45s``, ``2m13s``, ``9m``, ``3h20m``,
+    ``2d5h``, ``1y30d``."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    mins = s // 60
+    if mins < 10:
+        return f"{mins}m" + (f"{s % 60}s" if s % 60 else "")
+    if mins < 180:
+        return f"{mins}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" + (f"{mins % 60}m" if mins % 60 else "")
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" + (f"{hours % 24}h" if hours % 24 else "")
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" + (f"{days}d" if days else "")
+    return f"{hours // 24 // 365}y"

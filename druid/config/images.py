@@ -11,19 +11,18 @@ other entries are appended. Each file is validated first: every entry needs a ``
 Which images the builders get:
 
 - ``load_images(env, upgrade_etcd_version)`` picks ``etcd-wrapper``/``etcd-backup-restore`` (or, with the
-  ``UpgradeEtcdVersion`` feature gate, ``etcd-wrapper-next``/``etcd-backup-restore-next``) and ``alpine``,
-  so the operator builds ``BuildOptions(images=load_images(upgrade_etcd_version=gates.get(
-  FEATURE_UPGRADE_ETCD_VERSION, False)), feature_gates=gates)`` once at startup.
+  ``UpgradeEtcdVersion`` feature gate, ``etcd-wrapper-next``/``etcd-backup-restore-next``) and ``alpine``;
+  the operator loads them once at startup.
 - ``spec.etcd.image`` / ``spec.backup.image`` win over the vector when set (``etcd_image`` and
   ``backup_restore_image`` below); alpine always comes from the vector.
+
+This module knows the configuration side only: it imports nothing from ``druid.components``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import struct
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -31,11 +30,19 @@ from typing import Any
 import yaml
 
 from druid.api.etcd import Etcd
-from druid.components import goyaml
-from druid.components.base import BuildOptions, Images
+from druid.gocompat import goyaml, strconv
 
 OVERRIDE_ENV = "IMAGEVECTOR_OVERWRITE"
-FEATURE_UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
+
+
+@dataclasses.dataclass(frozen=True)
+class Images:
+    """Container images the builders use (from the image vector, before spec overrides)."""
+
+    etcd_wrapper: str
+    etcd_backup_restore: str
+    alpine: str
+
 
 ETCD_WRAPPER = "etcd-wrapper"
 ETCD_BACKUP_RESTORE = "etcd-backup-restore"
@@ -82,29 +89,6 @@ class ImageSource:
 ImageVector = list[ImageSource]
 
 
-def _go_float32(value: float) -> str:
-    """``strconv.FormatFloat(value, 'g', -1, 32)``: how a YAML number becomes a string field upstream."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    single = struct.unpack("f", struct.pack("f", value))[0]
-    for digits in range(1, 10):
-        text = f"{single:.{digits - 1}e}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
-            break
-    mantissa, exponent = text.split("e")
-    sign, mantissa = ("-", mantissa[1:]) if mantissa.startswith("-") else ("", mantissa)
-    figures, exp = mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
-    if exp < -4 or exp >= 6:
-        tail = f".{figures[1:]}" if len(figures) > 1 else ""
-        return f"{sign}{figures[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if exp < 0:
-        return f"{sign}0.{'0' * (-exp - 1)}{figures}"
-    whole, frac = figures[: exp + 1].ljust(exp + 1, "0"), figures[exp + 1 :]
-    return f"{sign}{whole}{'.' + frac if frac else ''}"
-
-
 def _string(value: Any, where: str) -> str | None:
     """A string field as Go's JSON decoding (after sigs.k8s.io/yaml's number coercion) sees it."""
     if value is None or isinstance(value, str):
@@ -114,7 +98,7 @@ def _string(value: Any, where: str) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float32(value)
+        return strconv.format_float32(value)
     raise ImageVectorError(f"{where}: expected a string, got {type(value).__name__}")
 
 
@@ -286,13 +270,13 @@ def load_images(env: Mapping[str, str] | None = None, upgrade_etcd_version: bool
     return images_for(image_vector(env), upgrade_etcd_version)
 
 
-def etcd_image(etcd: Etcd, opts: BuildOptions) -> str:
+def etcd_image(etcd: Etcd, images: Images) -> str:
     """``spec.etcd.image`` if set (even empty, as upstream), else the vector's etcd-wrapper image."""
     image = etcd.spec.etcd.image
-    return opts.images.etcd_wrapper if image is None else image
+    return images.etcd_wrapper if image is None else image
 
 
-def backup_restore_image(etcd: Etcd, opts: BuildOptions) -> str:
+def backup_restore_image(etcd: Etcd, images: Images) -> str:
     """``spec.backup.image`` if set, else the vector's backup-restore image (also used by compaction jobs)."""
     image = etcd.spec.backup.image
-    return opts.images.etcd_backup_restore if image is None else image
+    return images.etcd_backup_restore if image is None else image

@@ -1,0 +1,49 @@
+"""Go's ``strconv`` conversions whose exact accept/reject set or output text druid reproduces."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def parse_bool(text: str) -> bool:
+    """Go's ``strconv.ParseBool``: exactly 1 t T TRUE true True / 0 f F FALSE false False; else ``ValueError``."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"invalid boolean {text!r}")
+
+
+def _single(value: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
+def format_float32(value: float) -> str:
+    """Go's ``strconv.FormatFloat(value, 'g', -1, 32)``: the shortest digits that read back as the same float32.
+
+    As Go does for the shortest 'g' form, the exponent form (``1e+06``, ``1.5e-05``) is used when the decimal
+    exponent is below -4 or at least 6; ``NaN``, ``+Inf``, ``-Inf`` as Go spells them.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    single = _single(value)
+    for digits in range(1, 10):
+        text = f"{single:.{digits - 1}e}"
+        if _single(float(text)) == single:
+            break
+    mantissa, exponent = text.split("e")
+    sign, mantissa = ("-", mantissa[1:]) if mantissa.startswith("-") else ("", mantissa)
+    figures, exp = mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
+    if exp < -4 or exp >= 6:
+        tail = f".{figures[1:]}" if len(figures) > 1 else ""
+        return f"{sign}{figures[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{figures}"
+    whole, frac = figures[: exp + 1].ljust(exp + 1, "0"), figures[exp + 1 :]
+    return f"{sign}{whole}{'.' + frac if frac else ''}"
