@@ -26,6 +26,8 @@ from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.wait import eventually
 
+pytestmark = pytest.mark.apiserver
+
 ETCDS = ResourceRef("druid.gardener.cloud", "v1alpha1", "etcds", "Etcd")
 
 
