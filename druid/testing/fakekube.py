@@ -191,7 +191,8 @@ class FakeKube(Kube):
         return [r for r in self.requests if r[0] in WRITES and (method is None or r[0] == method)]
 
     def fail(self, error: ApiError, *, method: str | None = None, path: str | None = None, times: int = 1) -> None:
-        """Answer the next ``times`` requests matching ``method`` and containing ``path`` with ``error``."""
+        """Answer the next ``times`` requests matching ``method`` whose path ends with ``path`` with ``error``
+        (``path="/configmaps"`` fails lists of ConfigMaps, not reads of one)."""
         self._failures.append((error, method, path, [times]))
 
     def add(self, res: ResourceRef, obj: Obj) -> Obj:
@@ -240,7 +241,7 @@ class FakeKube(Kube):
         self.bodies.append(copy.deepcopy(body))
         for failure in self._failures:
             error, f_method, f_path, left = failure
-            if left[0] > 0 and f_method in (None, method) and (f_path is None or f_path in path):
+            if left[0] > 0 and f_method in (None, method) and (f_path is None or path.endswith(f_path)):
                 left[0] -= 1
                 raise error
         query = {k: v for k, v in (query or {}).items() if v is not None}
