@@ -14,12 +14,13 @@ from druid.api import constants as c
 from druid.api.etcd import Etcd
 from druid.api.opstask import EtcdOpsTaskSpec
 from druid.api.resources import ETCD_OPS_TASKS as TASKS
+from druid.api.resources import ETCDS
 from druid.components.errors import DruidError
 from druid.controllers.opstask import handlers as h
 from druid.controllers.opstask import status as st
 from druid.controllers.opstask.reconciler import OpsTaskReconciler
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import Obj, ObjectKey, ResourceRef
+from druid.runtime.objects import SECRETS, STATEFULSETS, Obj, ObjectKey
 from druid.runtime.reconcile import Action
 from druid.testing.fakekube import FakeKube
 
@@ -308,27 +309,24 @@ def etcd_obj(*, tls: bool = False, port: int | None = None, ready: bool = True) 
     }
 
 
-class ReadKube:
-    """Reads (Etcd, StatefulSet, Secret) from a dict keyed by plural/name."""
+RESOURCES = {r.plural: r for r in (ETCDS, STATEFULSETS, SECRETS)}
 
-    def __init__(self, objs: dict[str, Obj]) -> None:
-        self.objs = objs
 
-    async def get(self, res: ResourceRef, name: str, namespace: str | None = None) -> Obj:
-        obj = self.objs.get(f"{res.plural}/{name}")
-        if obj is None:
-            raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
-        return obj
-
-    async def get_or_none(self, res: ResourceRef, name: str, namespace: str | None = None) -> Obj | None:
-        return self.objs.get(f"{res.plural}/{name}")
+def read_kube(objs: dict[str, Obj]) -> FakeKube:
+    """The shared fake holding ``objs`` (keyed by ``<plural>/<name>``) in namespace ``ns``."""
+    kube = FakeKube()
+    for key, obj in objs.items():
+        plural, name = key.split("/")
+        meta = {**(obj.get("metadata") or {}), "name": name, "namespace": "ns"}
+        kube.add(RESOURCES[plural], {**obj, "metadata": meta})
+    return kube
 
 
 def snapshot_handler(
     objs: dict[str, Obj], kind: str = "full", url: str = "http://127.0.0.1:1"
 ) -> h.OnDemandSnapshotHandler:
     spec = EtcdOpsTaskSpec.model_validate({"etcdName": "main", "config": {"onDemandSnapshot": {"type": kind}}})
-    deps = h.HandlerDeps(ReadKube(objs), lambda etcd: url)  # type: ignore[arg-type]
+    deps = h.HandlerDeps(read_kube(objs), lambda etcd: url)
     return h.OnDemandSnapshotHandler(deps, h.TaskRef("ns", "t", spec))
 
 
