@@ -1,9 +1,21 @@
-"""Shared fixtures: one real local control plane per test session, API clients, throw-away namespaces."""
+"""Shared fixtures: one real local control plane per test session, API clients, throw-away namespaces.
+
+Tiers and markers (applied at collection, so ``-m "not controlplane and not apiserver"`` is the unit tier alone):
+
+- ``test/unit``: in-process only. A unit test that asks for the control plane (directly or through ``kube``,
+  ``api``, ``namespace``, ``operator``, ...) or carries a tier marker is a collection error.
+- ``test/integration``: a test that uses the session's ``control_plane`` carries ``controlplane``; one that only
+  starts its own etcd + kube-apiserver is marked ``apiserver`` in its module; every other integration test
+  (it starts real processes of its own: a demo, etcd behind the wrapper, containerd) defaults to ``controlplane``.
+- ``test/e2e`` and ``test/node`` (marker ``e2e``): a full control plane plus a real node, so also
+  ``controlplane``, and a longer time limit (:data:`E2E_TIMEOUT`) than the suite's default in pyproject.toml.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client
@@ -14,6 +26,42 @@ from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.operator import Operator, fast_config
 from druid.testing.wait import eventually
+
+TEST_ROOT = Path(__file__).parent
+TIERS = ("controlplane", "apiserver")
+E2E_TIMEOUT = 1800
+"""Seconds per e2e/node test (setup of the package's real cluster included). Their own waits add up to at most
+~20 minutes (e.g. a 480 s wait for Ready plus a 600 s roll-out, after a cluster start of a few minutes); they
+usually take up to ~7 minutes."""
+
+
+def _tier(item: pytest.Item) -> str:
+    try:
+        return Path(item.path).relative_to(TEST_ROOT).parts[0]
+    except ValueError:
+        return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        tier = _tier(item)
+        marks = {m.name for m in item.iter_markers()}
+        uses_plane = "control_plane" in getattr(item, "fixturenames", ())
+        if tier == "unit":
+            if uses_plane or marks & {*TIERS, "e2e"}:
+                misplaced.append(item.nodeid)
+            continue
+        if "e2e" in marks:
+            item.add_marker(pytest.mark.controlplane)
+            if "timeout" not in marks:
+                item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+        elif uses_plane or not marks & set(TIERS):
+            item.add_marker(pytest.mark.controlplane)
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests must not need a control plane (move them to test/integration): " + ", ".join(misplaced)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -154,15 +154,22 @@ class Env:
     async def quiet(self, period: float = 0.5) -> None:
         """Until no reconcile is running and none has finished for ``period`` seconds."""
         labels = {"controller": CONTROLLER_NAME}
-        last = -1.0
-        for _ in range(60):
+        last = [-1.0]
+
+        async def steady() -> bool:
             now = self.reconciles()
             active = self.registry.get_sample_value("controller_runtime_active_workers", labels) or 0.0
-            if now == last and active == 0:
-                return
-            last = now
-            await asyncio.sleep(period)
-        raise AssertionError("the compaction controller never went quiet")
+            unchanged, last[0] = now == last[0], now
+            return unchanged and active == 0
+
+        await eventually(steady, timeout=30, what="the compaction controller quiet", interval=period)
+
+    async def idle(self) -> bool:
+        """Nothing queued, waiting out a requeue delay, or being reconciled in the compaction controller."""
+        queue = self.manager.controllers[0].queue  # type: ignore[attr-defined]
+        labels = {"controller": CONTROLLER_NAME}
+        active = self.registry.get_sample_value("controller_runtime_active_workers", labels) or 0.0
+        return len(queue) == 0 and not queue._waiting and active == 0
 
     async def reconciled_after(self, before: float) -> None:
         """Until a reconcile has finished since ``before`` (a :meth:`reconciles` value) and all is quiet."""
@@ -287,7 +294,9 @@ async def test_g50_running_job_blocks_new_job_and_completion_sets_condition_metr
     await env.wait_metric(1, "etcddruid_compaction_jobs_total", **ok)
     assert env.metric("etcddruid_compaction_job_duration_seconds_count", **ok) == 1
     await env.wait_job_gone("done")
-    await asyncio.sleep(TIMINGS.requeue_after + 0.5)  # the requeue after deleting the job finds diff 0
+    # Every reconcile that still sees the deleting job requeues after TIMINGS.requeue_after, so an idle
+    # controller means one has found no job and diff 0 since.
+    await eventually(env.idle, timeout=30, what="the requeues after deleting the job done, the controller idle")
     await env.quiet()
     assert [j["metadata"]["name"] for j in env.jobs_added] == ["busy-compactor", "done-compactor"]
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -105,6 +106,7 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
+@pytest.mark.apiserver
 def test_stop_leaves_no_process_or_directory() -> None:
     cp = ControlPlane(mode="apiserver")
     cp.start()
@@ -116,6 +118,7 @@ def test_stop_leaves_no_process_or_directory() -> None:
     assert not workdir.exists(), "control-plane directory survived stop()"
 
 
+@pytest.mark.apiserver
 def test_ctrl_c_of_the_command_line_tears_everything_down() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "druid.testing.controlplane", "--mode", "apiserver"],

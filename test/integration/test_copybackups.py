@@ -15,10 +15,10 @@ from druid.api.copybackupstask import EtcdCopyBackupsTask
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.copybackups.job import build_job
 from druid.controllers.copybackups.reconciler import COPY_BACKUPS_TASKS
-from druid.controllers.copybackups.setup import make_copy_backups_controller
+from druid.controllers.copybackups.setup import CONTROLLER_NAME, make_copy_backups_controller
 from druid.runtime.client import Kube
 from druid.runtime.manager import Manager, ManagerOptions
-from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ResourceRef
+from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ObjectKey, ResourceRef
 from druid.runtime.reflector import ReflectorConfig
 from druid.testing.controlplane import ControlPlane
 from druid.testing.wait import eventually
@@ -216,7 +216,7 @@ async def test_h55_failed_job(env: tuple[Kube, Manager], namespace: str) -> None
 async def test_h56_delete_foreground_deletes_job_then_removes_finalizer(
     env: tuple[Kube, Manager], namespace: str
 ) -> None:
-    kube, _ = env
+    kube, manager = env
     await local_secret(kube, namespace)
     await kube.create(COPY_BACKUPS_TASKS, task_manifest("gone", namespace))
     await wait_job(kube, namespace, "gone")
@@ -231,7 +231,7 @@ async def test_h56_delete_foreground_deletes_job_then_removes_finalizer(
 
     job = await until(job_deleting, what="job deletion started by druid")
     assert "foregroundDeletion" in job["metadata"]["finalizers"]  # deleted with propagation Foreground
-    await asyncio.sleep(1)
+    await eventually(lambda: _idle_having_seen(manager, job), timeout=30, what="druid reconciled the deleting job")
     task = await get_task(kube, namespace, "gone")  # still there: the Job is not gone yet
     assert task["metadata"].get("deletionTimestamp") and task["metadata"]["finalizers"] == [c.FINALIZER_ETCD]
     assert (await kube.get(JOBS, "gone-worker", namespace))["metadata"]["uid"] == job["metadata"]["uid"]
@@ -244,6 +244,22 @@ async def test_h56_delete_foreground_deletes_job_then_removes_finalizer(
         return job is None and task is None
 
     await eventually(both_gone, timeout=60, what="job and task gone")
+
+
+async def _idle_having_seen(manager: Manager, job: Obj) -> bool:
+    """The controller's Job cache shows ``job`` being deleted and its queue and workers are idle: the reconcile
+    that event caused has finished (the informer updates its store before it enqueues)."""
+    cached = manager.controllers[0].reconciler.jobs.get(ObjectKey.of(job))  # type: ignore[attr-defined]
+    if cached is None or not cached["metadata"].get("deletionTimestamp"):
+        return False
+    labels = {"controller": CONTROLLER_NAME}
+    depth = sum(
+        s.value
+        for m in manager.registry.collect()
+        for s in m.samples
+        if s.name == "workqueue_depth" and s.labels.get("controller") == CONTROLLER_NAME
+    )
+    return depth == 0 and not manager.registry.get_sample_value("controller_runtime_active_workers", labels)
 
 
 async def _hold_pod(kube: Kube, namespace: str, *, add: bool) -> bool:

@@ -230,12 +230,25 @@ async def test_70_wait_till_ready(kube: Kube, kubeconfig: str, namespace: str) -
         return (await notes(kube, namespace, "e1")).get(OPERATION) == "reconcile"
 
     await eventually(triggered, timeout=30, what="the reconcile annotation")
-    await asyncio.sleep(1)  # a few polls see AllMembersReady=False
+    # The waiter polls and reports AllMembersReady=False (each line is flushed) before the Etcd turns ready.
+    waiting = f"etcd {namespace}/e1: waiting: AllMembersUpdated=True, AllMembersReady=False/NotAllMembersReady"
+    stdout = proc.stdout
+    assert stdout is not None
+    seen: list[str] = []
+
+    async def reported_waiting() -> bool:
+        line = (await asyncio.wait_for(stdout.readline(), 5)).decode()
+        seen.append(line)
+        return waiting in line or not line  # EOF: the waiter ended early, asserted below
+
+    await eventually(reported_waiting, timeout=30, what="the waiter reporting AllMembersReady=False")
+    assert any(waiting in line for line in seen), "".join(seen)
     ready = [not_ready[0], condition(c.CONDITION_ALL_MEMBERS_READY, "True", "AllMembersReady", now)]
     await set_status(kube, namespace, "e1", {"conditions": ready})
     run = await finish(proc)
+    run.out = "".join(seen) + run.out
     assert run.rc == 0, run.err
-    assert f"etcd {namespace}/e1: waiting: AllMembersUpdated=True, AllMembersReady=False/NotAllMembersReady" in run.out
+    assert waiting in run.out
     assert f"etcd {namespace}/e1: ready" in run.out
     assert "Reconciliation status:" in run.out
 

@@ -12,19 +12,29 @@ import structlog
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import CONFIGMAPS, SERVICEACCOUNTS, SERVICES, STATEFULSETS
+from druid.runtime.objects import CONFIGMAPS, SERVICEACCOUNTS, SERVICES, STATEFULSETS, Obj, ObjectKey, ResourceRef
 from druid.testing.controlplane import ControlPlane
 from druid.testing.etcds import etcd_manifest, wait_for_operation
 from druid.testing.operator import Operator, fast_config
 from druid.testing.wait import eventually
 
 
-@pytest.fixture(scope="module")
-async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterator[Operator]:
+@pytest.fixture
+async def operator(control_plane: ControlPlane, crds: list[str], namespace: str) -> AsyncIterator[Operator]:
+    """Confined to the test's namespace, so ``wait_reconciles`` counts reconciles of this test's Etcd only (a
+    cluster-wide operator also reconciles Etcds other tests of the session left behind)."""
     config = fast_config(enableEtcdSpecAutoReconcile=True, disableEtcdServiceAccountAutomount=True)
-    op = await Operator.start(control_plane.kubeconfig, config)
+    op = await Operator.start(control_plane.kubeconfig, config, namespace=namespace)
     yield op
     await op.stop()
+
+
+def cached(operator: Operator, res: ResourceRef, namespace: str, name: str) -> Obj | None:
+    """The object as the operator's informer cache holds it."""
+    for informer in operator.informers:
+        if informer.resource == res and (found := informer.store.get(ObjectKey(namespace, name))) is not None:
+            return found
+    return None
 
 
 async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator, kube: Kube, namespace: str) -> None:
@@ -40,6 +50,24 @@ async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator
         return (current.get("status") or {}).get("readyReplicas") == 1
 
     await eventually(pods_ready, timeout=30, what="StatefulSet ready")
+
+    # In sync: druid's status shows the ready StatefulSet (pod events can cause reconciles before the StatefulSet's
+    # status update reaches druid, so reconciles alone do not tell), and druid's caches hold the current Etcd (its
+    # own last status write) and StatefulSet; a reconcile on a stale cache would repeat that write.
+    async def in_sync() -> bool:
+        etcd, current = await kube.get(ETCDS, "b13", namespace), await kube.get(STATEFULSETS, "b13", namespace)
+        status = etcd.get("status") or {}
+        return (
+            status.get("ready") is True
+            and status.get("readyReplicas") == 1
+            and all(
+                (cached(operator, res, namespace, "b13") or {}).get("metadata", {}).get("resourceVersion")
+                == obj["metadata"]["resourceVersion"]
+                for res, obj in ((ETCDS, etcd), (STATEFULSETS, current))
+            )
+        )
+
+    await eventually(in_sync, timeout=30, what="druid's status and caches in sync with the ready StatefulSet")
     await operator.wait_reconciles(2)
     writes = operator.writes(namespace)
     with structlog.testing.capture_logs() as logs:

@@ -26,6 +26,8 @@ from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.wait import eventually
 
+pytestmark = pytest.mark.apiserver
+
 ETCDS = ResourceRef("druid.gardener.cloud", "v1alpha1", "etcds", "Etcd")
 
 
@@ -110,7 +112,11 @@ async def test_readyz_is_500_until_caches_sync_then_200(plane: ControlPlane, run
     await eventually(status_is(running, "/healthz", 200), timeout=10, what="/healthz 200")
     status, body = await running.get("/readyz")
     assert status == 500 and "[-]informer-sync failed" in body
-    await asyncio.sleep(1.0)  # still not ready a while later: nothing syncs without the CRD
+    # Still not ready after the Etcd informer has failed to list twice: nothing syncs without the CRD.
+    async def failed_twice() -> bool:
+        return all(i.reflector.stats.failures >= 2 for i in running.manager.informers)
+
+    await eventually(failed_twice, timeout=10, what="the informers' lists failing")
     assert (await running.get("/readyz"))[0] == 500
     api = await make_api_client(str(plane.kubeconfig))
     async with api:

@@ -20,6 +20,7 @@ from druid.controllers.compaction.metrics import DURATION_BUCKETS, compaction_me
 from druid.controllers.compaction.reconciler import parse_revision, thresholds
 from druid.controllers.compaction.status import ETCDS
 from druid.runtime.objects import JOBS, LEASES, Obj
+from druid.testing.fakekube import FakeKube
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
 CONFIG = CompactionControllerConfiguration(enabled=True, active_deadline_duration=10800.0)
@@ -500,20 +501,6 @@ def test_g53_metric_families_labels_and_buckets() -> None:
 # ------------------------------------------------------------------------------------------------ reconcile decisions
 
 
-class StubKube:
-    """Records calls; the decisions below must not need the API server."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __getattr__(self, verb: str) -> Any:
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(verb)
-            raise AssertionError(f"unexpected API call {verb}")
-
-        return call
-
-
 def reconciler(etcd: Obj, leases: dict[str, str | None], job_obj: Obj | None = None) -> tuple[Any, Any, Any]:
     from druid.controllers.compaction.reconciler import CompactionReconciler, Deps
     from druid.runtime.objects import ObjectKey
@@ -527,10 +514,10 @@ def reconciler(etcd: Obj, leases: dict[str, str | None], job_obj: Obj | None = N
 
     lease_objs = {n: lease(n, h) for n, h in leases.items()}
     jobs_objs = {} if job_obj is None else {f"{NAME}-compactor": job_obj}
-    kube = StubKube()
+    kube = FakeKube()  # the decisions below must not need the API server: tests check kube.requests == []
     registry = CollectorRegistry()
     deps = Deps(
-        kube=kube,  # type: ignore[arg-type]
+        kube=kube,
         config=CompactionControllerConfiguration(enabled=True, events_threshold=100),
         build_options=OPTS,
         etcds=store({NAME: etcd}),
@@ -556,28 +543,28 @@ async def test_g50_reconcile_decisions_without_api_calls() -> None:
     full, delta = f"{NAME}-full-snap", f"{NAME}-delta-snap"
     # a job neither active nor finished (no pod yet): looked at again with backoff, not judged
     r, kube, _ = reconciler(etcd_obj(), {}, finished_job())
-    assert await r.reconcile(key, etcd_obj()) == Action.retry() and kube.calls == []
+    assert await r.reconcile(key, etcd_obj()) == Action.retry() and kube.requests == []
     # a job being deleted: wait
     deleting = finished_job(("Complete", "CompletionsReached"))
     deleting["metadata"]["deletionTimestamp"] = START
     r, kube, _ = reconciler(etcd_obj(), {}, deleting)
-    assert await r.reconcile(key, etcd_obj()) == Action.requeue(10.0)
+    assert await r.reconcile(key, etcd_obj()) == Action.requeue(10.0) and kube.requests == []
     # a running job: jobs_current 1
     r, kube, registry = reconciler(etcd_obj(), {}, finished_job(active=1))
-    assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.calls == []
+    assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.requests == []
     assert registry.get_sample_value("etcddruid_compaction_jobs_current", {"etcd_namespace": NS}) == 1
     # revisions not there yet: nothing to do until the next lease change
     cases: list[dict[str, str | None]] = [{}, {full: "1", delta: None}, {full: "x", delta: "5"}]
     for leases in cases:
         r, kube, _ = reconciler(etcd_obj(), leases)
-        assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.calls == []
+        assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.requests == []
     # below the events threshold: only the gauge
     r, kube, registry = reconciler(etcd_obj(), {full: "100", delta: "150"})
-    assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.calls == []
+    assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.requests == []
     assert registry.get_sample_value("etcddruid_compaction_num_delta_events", {"etcd_namespace": NS}) == 50
     # a spec that cannot give a job: terminal, no API call
     bad = etcd_obj(store={"provider": "floppy"})
     r, kube, _ = reconciler(bad, {full: "0", delta: "150"})
     with pytest.raises(TerminalError, match=f"error while creating compaction job in {NS} for {NAME} : "):
         await r.reconcile(key, bad)
-    assert kube.calls == []
+    assert kube.requests == []

@@ -11,10 +11,11 @@ import pytest
 from druid.api import constants as c
 from druid.api.facts import referenced_secrets
 from druid.components.errors import DruidError, RequeueAfter
-from druid.controllers.etcd.operation import StatusWriter, StepResult, duration_text
+from druid.controllers.etcd.operation import ETCDS, StatusWriter, StepResult, duration_text
 from druid.controllers.etcd.predicate import etcd_of, etcd_predicate, lease_predicate, pod_predicate
 from druid.controllers.etcd.secrets import secret_refs_index
 from druid.runtime.objects import ObjectKey
+from druid.testing.fakekube import FakeKube
 
 
 def etcd(
@@ -143,39 +144,33 @@ def test_b16_druid_error_descriptions() -> None:
     assert [duration_text(x) for x in (10, 1, 0.5, 90)] == ["10s", "1s", "500ms", "1m30s"]
 
 
-class FakeKube:
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    async def merge_patch(self, res: Any, name: str, body: dict[str, Any], namespace: str, **_: Any) -> dict[str, Any]:
-        self.patches.append(body)
-        return {"metadata": {"name": name, "namespace": namespace}, "status": body["status"]}
-
-
 async def test_b16_b17_last_operation_records_and_dedupe() -> None:
     kube = FakeKube()
-    writer = StatusWriter(kube, {"metadata": {"name": "e", "namespace": "ns"}}, "run-1")  # type: ignore[arg-type]
+    etcd = kube.add(ETCDS, {"metadata": {"name": "e", "namespace": "ns"}, "status": {"lastErrors": [{"code": "OLD"}]}})
+    writer = StatusWriter(kube, etcd, "run-1")
+
+    def status() -> dict[str, Any]:
+        return (kube.object(ETCDS, "e", "ns") or {})["status"]
+
     wait = StepResult.wait(10.0, "retrying sync of component StatefulSet after 10s")
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, wait)
-    op = kube.patches[-1]["status"]["lastOperation"]
+    op = status()["lastOperation"]
     assert (op["state"], op["description"], op["runID"]) == (
         "Requeue",
         "retrying sync of component StatefulSet after 10s Operation will be retried.",
         "run-1",
     )
-    assert kube.patches[-1]["status"]["lastErrors"] is None
+    assert "lastErrors" not in status()
+    writes = len(kube.writes())
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, wait)
-    assert len(kube.patches) == 1, "an identical record is not written again"
+    assert len(kube.writes()) == writes == 1, "an identical record is not written again"
     failed = StepResult.failed(DruidError("ERR_SYNC_STATEFULSET", "Sync", "boom"))
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, failed)
-    status = kube.patches[-1]["status"]
-    assert (
-        status["lastOperation"]["state"] == "Error"
-        and status["lastOperation"]["description"] == " Operation will be retried."
-    )
-    assert [e["code"] for e in status["lastErrors"]] == ["ERR_SYNC_STATEFULSET"]
+    assert status()["lastOperation"]["state"] == "Error"
+    assert status()["lastOperation"]["description"] == " Operation will be retried."
+    assert [e["code"] for e in status()["lastErrors"]] == ["ERR_SYNC_STATEFULSET"]
     await writer.record_success(c.OPERATION_TYPE_RECONCILE)
-    assert kube.patches[-1]["status"]["lastOperation"]["description"] == "Etcd cluster has been successfully reconciled"
+    assert status()["lastOperation"]["description"] == "Etcd cluster has been successfully reconciled"
 
 
 def _etcd_obj(status: dict[str, Any]) -> dict[str, Any]:

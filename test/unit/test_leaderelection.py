@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -15,6 +14,8 @@ from prometheus_client import CollectorRegistry
 from druid.runtime.client import ApiError
 from druid.runtime.clock import micro_time, parse_time
 from druid.runtime.leaderelection import LeaderElector, master_status, release_spec, validate_timings
+from druid.runtime.objects import LEASES
+from druid.testing.fakekube import FakeKube
 
 MICRO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -33,55 +34,44 @@ class FakeClock:
         self.t += seconds
 
 
-class FakeKube:
-    """One Lease; PUT needs the current resourceVersion (409 otherwise), POST fails when it exists."""
+class LeaseKube(FakeKube):
+    """The shared in-memory API with shortcuts for the one Lease ``ns/lock`` these tests elect on."""
 
     def __init__(self) -> None:
-        self.lease: dict[str, Any] | None = None
-        self.rv = 0
-        self.calls: list[str] = []
+        super().__init__()
         self.before_put: Callable[[], None] | None = None
-        self.fail: int | None = None
+
+    @property
+    def lease(self) -> dict[str, Any] | None:
+        return self.object(LEASES, "lock", "ns")
+
+    @property
+    def calls(self) -> list[str]:
+        return [method for method, _ in self.requests]
 
     def write(self, spec: dict[str, Any] | None = None, **meta: Any) -> None:
         """An external writer: replace spec fields and/or metadata, bumping the resourceVersion."""
-        assert self.lease is not None
-        self.rv += 1
-        self.lease["metadata"].update(meta, resourceVersion=str(self.rv))
-        self.lease["spec"].update(spec or {})
+        lease = self.lease
+        assert lease is not None
+        lease["metadata"].update(meta)
+        lease["spec"].update(spec or {})
+        self.add(LEASES, lease)
 
-    async def request(self, method: str, path: str, *, body: Any = None, timeout: float | None = None) -> Any:
-        self.calls.append(method)
-        if self.fail is not None:
-            raise ApiError(self.fail, "Failure", "injected")
-        if method == "GET":
-            if self.lease is None:
-                raise ApiError(404, "NotFound", "no lease")
-        elif method == "POST":
-            if self.lease is not None:
-                raise ApiError(409, "AlreadyExists", "exists")
-            self.lease = copy.deepcopy(body)
-            self.write()
-        elif method == "PUT":
-            if self.before_put is not None:
-                self.before_put()
-                self.before_put = None
-            assert self.lease is not None
-            if body["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", "the object has been modified")
-            self.lease = copy.deepcopy(body)
-            self.write()
-        return copy.deepcopy(self.lease)
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "PUT" and self.before_put is not None:
+            self.before_put()
+            self.before_put = None
+        return await super().request(method, path, **kwargs)
 
 
-def elector(kube: FakeKube, clock: FakeClock, identity: str, **kw: Any) -> LeaderElector:
+def elector(kube: LeaseKube, clock: FakeClock, identity: str, **kw: Any) -> LeaderElector:
     kw.setdefault("registry", CollectorRegistry())
     return LeaderElector(kube, "ns", "lock", identity, clock=clock, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
+def kube() -> LeaseKube:
+    return LeaseKube()
 
 
 @pytest.fixture
@@ -96,7 +86,7 @@ def test_validate_timings() -> None:
         with pytest.raises(ValueError):
             validate_timings(*bad)
     with pytest.raises(ValueError):
-        LeaderElector(FakeKube(), "ns", "lock", "", registry=CollectorRegistry())  # type: ignore[arg-type]
+        LeaderElector(LeaseKube(), "ns", "lock", "", registry=CollectorRegistry())  # type: ignore[arg-type]
 
 
 def test_micro_time_always_six_digits() -> None:
@@ -117,7 +107,7 @@ def test_release_record_follows_client_go() -> None:
     }
 
 
-async def test_creates_missing_lease_and_leads(kube: FakeKube, clock: FakeClock) -> None:
+async def test_creates_missing_lease_and_leads(kube: LeaseKube, clock: FakeClock) -> None:
     reg = CollectorRegistry()
     started: list[bool] = []
     a = elector(kube, clock, "a", registry=reg, on_started_leading=lambda: started.append(True))
@@ -132,12 +122,12 @@ async def test_creates_missing_lease_and_leads(kube: FakeKube, clock: FakeClock)
     assert spec["acquireTime"] == spec["renewTime"] and MICRO.match(spec["renewTime"])
 
 
-async def test_renew_uses_fast_path_and_keeps_acquire_time(kube: FakeKube, clock: FakeClock) -> None:
+async def test_renew_uses_fast_path_and_keeps_acquire_time(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert await a.try_acquire_or_renew()
     assert kube.lease is not None
     acquired = kube.lease["spec"]["acquireTime"]
-    kube.calls.clear()
+    kube.requests.clear()
     clock.t += 2
     assert await a.try_acquire_or_renew()
     assert kube.calls == ["PUT"]  # no GET while the cached copy is current
@@ -145,17 +135,17 @@ async def test_renew_uses_fast_path_and_keeps_acquire_time(kube: FakeKube, clock
     assert spec["acquireTime"] == acquired and spec["renewTime"] > acquired and spec["leaseTransitions"] == 0
 
 
-async def test_conflict_on_fast_path_falls_back_to_reading(kube: FakeKube, clock: FakeClock) -> None:
+async def test_conflict_on_fast_path_falls_back_to_reading(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert await a.try_acquire_or_renew()
     kube.write(labels={"touched": "yes"})  # resourceVersion moves, spec unchanged
-    kube.calls.clear()
+    kube.requests.clear()
     assert await a.try_acquire_or_renew()
     assert kube.calls == ["PUT", "GET", "PUT"]
     assert kube.lease is not None and kube.lease["metadata"]["labels"] == {"touched": "yes"}
 
 
-async def test_standby_waits_a_full_lease_duration_of_local_observation(kube: FakeKube, clock: FakeClock) -> None:
+async def test_standby_waits_a_full_lease_duration_of_local_observation(kube: LeaseKube, clock: FakeClock) -> None:
     leaders: list[str] = []
     a = elector(kube, clock, "a")
     b = elector(kube, clock, "b", on_new_leader=leaders.append)
@@ -178,7 +168,7 @@ async def test_standby_waits_a_full_lease_duration_of_local_observation(kube: Fa
     assert parse_time(spec["acquireTime"]) == clock.now()
 
 
-async def test_stale_resource_version_loses_race(kube: FakeKube, clock: FakeClock) -> None:
+async def test_stale_resource_version_loses_race(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     b = elector(kube, clock, "b")
     assert await a.try_acquire_or_renew()
@@ -191,7 +181,7 @@ async def test_stale_resource_version_loses_race(kube: FakeKube, clock: FakeCloc
     assert b.leader == "a"
 
 
-async def test_release_hands_over_at_once(kube: FakeKube, clock: FakeClock) -> None:
+async def test_release_hands_over_at_once(kube: LeaseKube, clock: FakeClock) -> None:
     stopped: list[bool] = []
     reg = CollectorRegistry()
     a = elector(kube, clock, "a", registry=reg, on_stopped_leading=lambda: stopped.append(True))
@@ -206,12 +196,12 @@ async def test_release_hands_over_at_once(kube: FakeKube, clock: FakeClock) -> N
     assert kube.lease["spec"] == release_spec({"leaseTransitions": 0}, micro_time(clock.now()))
     assert await b.try_acquire_or_renew()  # empty holder: no need to wait for expiry
     assert kube.lease["spec"]["leaseTransitions"] == 1
-    kube.calls.clear()
+    kube.requests.clear()
     assert await a.release()  # no longer ours: read, nothing written
     assert kube.calls == ["GET"] and kube.lease["spec"]["holderIdentity"] == "b"
 
 
-async def test_release_retries_on_conflict(kube: FakeKube, clock: FakeClock) -> None:
+async def test_release_retries_on_conflict(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert await a.acquire()
     kube.before_put = lambda: kube.write(labels={"x": "y"})
@@ -220,7 +210,7 @@ async def test_release_retries_on_conflict(kube: FakeKube, clock: FakeClock) -> 
     assert kube.lease is not None and kube.lease["spec"]["holderIdentity"] == ""
 
 
-async def test_renew_loop_returns_when_another_holder_appears(kube: FakeKube, clock: FakeClock) -> None:
+async def test_renew_loop_returns_when_another_holder_appears(kube: LeaseKube, clock: FakeClock) -> None:
     stopped: list[bool] = []
     a = elector(kube, clock, "a", on_stopped_leading=lambda: stopped.append(True))
     assert await a.acquire()
@@ -229,17 +219,17 @@ async def test_renew_loop_returns_when_another_holder_appears(kube: FakeKube, cl
     assert not a.is_leader and stopped == [True] and a.leader == "intruder"
 
 
-async def test_renew_loop_gives_up_after_renew_deadline(kube: FakeKube, clock: FakeClock) -> None:
+async def test_renew_loop_gives_up_after_renew_deadline(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert await a.acquire()
     start = clock.t
-    kube.fail = 503
+    kube.fail(ApiError(503, "ServiceUnavailable", "injected"), times=1000)
     await a.renew_loop()
     assert not a.is_leader
     assert 10 <= clock.t - start <= 10 + 2 + 2  # one retry period of sleep, then the 10 s deadline
 
 
-async def test_healthy_follows_healthz_adaptor(kube: FakeKube, clock: FakeClock) -> None:
+async def test_healthy_follows_healthz_adaptor(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert a.healthy()
     assert await a.acquire()
@@ -249,7 +239,7 @@ async def test_healthy_follows_healthz_adaptor(kube: FakeKube, clock: FakeClock)
     assert not a.healthy() and a.healthy(tolerance=30)
 
 
-async def test_failing_hooks_do_not_break_election(kube: FakeKube, clock: FakeClock) -> None:
+async def test_failing_hooks_do_not_break_election(kube: LeaseKube, clock: FakeClock) -> None:
     def boom(*_: object) -> None:
         raise RuntimeError("hook")
 
@@ -261,7 +251,7 @@ async def test_failing_hooks_do_not_break_election(kube: FakeKube, clock: FakeCl
     assert await a.release()
 
 
-async def test_standby_retries_right_at_the_observed_expiry(kube: FakeKube, clock: FakeClock) -> None:
+async def test_standby_retries_right_at_the_observed_expiry(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     b = elector(kube, clock, "b")
     assert await a.try_acquire_or_renew()
@@ -270,17 +260,17 @@ async def test_standby_retries_right_at_the_observed_expiry(kube: FakeKube, cloc
     assert 15 < clock.t - start <= 15.1  # not up to a jittered 4.4 s later
 
 
-async def test_acquire_stops_when_asked(kube: FakeKube, clock: FakeClock) -> None:
+async def test_acquire_stops_when_asked(kube: LeaseKube, clock: FakeClock) -> None:
     stop = asyncio.Event()
     stop.set()
     assert not await elector(kube, clock, "a").acquire(stop)
     assert kube.calls == []
 
 
-async def test_stalled_leader_gives_up_without_writing(kube: FakeKube, clock: FakeClock) -> None:
+async def test_stalled_leader_gives_up_without_writing(kube: LeaseKube, clock: FakeClock) -> None:
     a = elector(kube, clock, "a")
     assert await a.acquire()
     clock.t += 16  # the event loop was blocked longer than the lease: someone else may lead by now
-    kube.calls.clear()
+    kube.requests.clear()
     await a.renew_loop()
     assert not a.is_leader and kube.calls == []

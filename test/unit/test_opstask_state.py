@@ -13,14 +13,17 @@ from aiohttp import web
 from druid.api import constants as c
 from druid.api.etcd import Etcd
 from druid.api.opstask import EtcdOpsTaskSpec
+from druid.api.resources import ETCD_OPS_TASKS as TASKS
+from druid.api.resources import ETCDS
 from druid.backuprestore import BackupRestoreClient, short_service_endpoint
 from druid.components.errors import DruidError
 from druid.controllers.opstask import handlers as h
 from druid.controllers.opstask import status as st
 from druid.controllers.opstask.reconciler import OpsTaskReconciler
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.objects import Obj, ObjectKey, ResourceRef
+from druid.runtime.objects import SECRETS, STATEFULSETS, Obj, ObjectKey
 from druid.runtime.reconcile import Action
+from druid.testing.fakekube import FakeKube
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 ERR = DruidError("ERR_X", "Execution", "boom")
@@ -111,65 +114,6 @@ class FakeClock:
         self.t += dt.timedelta(seconds=seconds)
 
 
-class FakeKube:
-    """EtcdOpsTasks in memory: resourceVersion checks, finalizers, deletion."""
-
-    def __init__(self) -> None:
-        self.objs: dict[str, Obj] = {}
-        self.rv = 0
-        self.list_error: ApiError | None = None
-
-    def add(self, obj: Obj) -> Obj:
-        self.rv += 1
-        obj = copy.deepcopy(obj)
-        obj["metadata"].update(resourceVersion=str(self.rv), generation=1)
-        self.objs[obj["metadata"]["name"]] = obj
-        return copy.deepcopy(obj)
-
-    def _bump(self, obj: Obj) -> Obj:
-        self.rv += 1
-        obj["metadata"]["resourceVersion"] = str(self.rv)
-        if obj["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
-            del self.objs[obj["metadata"]["name"]]
-        return copy.deepcopy(obj)
-
-    def _current(self, name: str, rv: str | None) -> Obj:
-        if name not in self.objs:
-            raise ApiError(404, "NotFound", f"{name} not found")
-        obj = self.objs[name]
-        if rv is not None and rv != obj["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", "the object has been modified")
-        return obj
-
-    async def replace(self, res: ResourceRef, obj: Obj, *, subresource: str | None = None) -> Obj:
-        assert subresource == "status"
-        cur = self._current(obj["metadata"]["name"], obj["metadata"]["resourceVersion"])
-        cur["status"] = copy.deepcopy(obj["status"])
-        return self._bump(cur)
-
-    async def merge_patch(self, res: ResourceRef, name: str, body: Obj, namespace: str | None = None) -> Obj:
-        cur = self._current(name, body["metadata"].get("resourceVersion"))
-        cur["metadata"]["finalizers"] = body["metadata"]["finalizers"]
-        return self._bump(cur)
-
-    async def list(self, res: ResourceRef, namespace: str | None = None) -> Obj:
-        if self.list_error is not None:
-            raise self.list_error
-        return {"items": copy.deepcopy(list(self.objs.values()))}
-
-    async def delete(self, res: ResourceRef, name: str, namespace: str | None = None) -> bool:
-        if name not in self.objs:
-            return False
-        obj = self.objs[name]
-        if obj["metadata"].get("finalizers"):
-            obj["metadata"]["deletionTimestamp"] = "2026-01-02T03:04:05Z"
-            obj["metadata"]["generation"] += 1
-            self._bump(obj)
-        else:
-            del self.objs[name]
-        return True
-
-
 class Scripted:
     """A handler whose results are queued by the test."""
 
@@ -212,16 +156,23 @@ def env() -> tuple[FakeKube, Scripted, FakeClock, OpsTaskReconciler]:
 Env = tuple[FakeKube, Scripted, FakeClock, OpsTaskReconciler]
 
 
+def stored(kube: FakeKube, name: str = "snap") -> Obj | None:
+    return kube.object(TASKS, name, "ns")
+
+
+def add(kube: FakeKube, obj: Obj) -> Obj:
+    return kube.add(TASKS, obj)
+
+
 async def run(kube: FakeKube, rec: OpsTaskReconciler, name: str = "snap", obj: Obj | None = None) -> Action:
-    current = obj if obj is not None else copy.deepcopy(kube.objs.get(name))
-    return await rec.reconcile(ObjectKey("ns", name), current)
+    return await rec.reconcile(ObjectKey("ns", name), obj if obj is not None else stored(kube, name))
 
 
 async def test_i57_pending_admit_in_progress_succeeded(env: Env) -> None:
     kube, handler, clock, rec = env
-    kube.add(task())
+    add(kube, task())
     action = await run(kube, rec)
-    obj = kube.objs["snap"]
+    obj = stored(kube)
     status = obj["status"]
     assert obj["metadata"]["finalizers"] == ["druid.gardener.cloud/etcd-ops-task"]
     assert status["state"] == "Succeeded" and status["startedAt"] == "2026-01-02T03:04:05Z"
@@ -233,38 +184,38 @@ async def test_i57_pending_admit_in_progress_succeeded(env: Env) -> None:
     clock.t += dt.timedelta(seconds=20)
     before = copy.deepcopy(obj)
     assert await run(kube, rec) == Action.requeue(40)
-    assert kube.objs["snap"] == before
+    assert stored(kube) == before
     # TTL reached: cleanup, finalizer removed, task deleted
     clock.t += dt.timedelta(seconds=40)
     assert await run(kube, rec) == Action.done()
-    assert "snap" not in kube.objs and handler.calls[-1] == "cleanup"
+    assert stored(kube) is None and handler.calls[-1] == "cleanup"
 
 
 async def test_i57_admit_rejection_and_cleanup_skipped(env: Env) -> None:
     kube, handler, _, rec = env
-    kube.add(task())
+    add(kube, task())
     handler.admits.append(
         st.Result("Etcd is not ready", DruidError("ERR_ETCD_NOT_READY", "Admit", "etcd is not ready"))
     )
     assert await run(kube, rec) == Action.requeue(60)
-    status = kube.objs["snap"]["status"]
+    status = stored(kube)["status"]
     assert status["state"] == "Rejected" and "startedAt" not in status
     assert status["lastOperation"]["type"] == "Admit" and status["lastOperation"]["state"] == "Failed"
     assert [e["code"] for e in status["lastErrors"]] == ["ERR_ETCD_NOT_READY"]
     assert handler.calls == ["admit"]
     # a user delete is handled at once, and cleanup is skipped for a rejected task
-    await kube.delete(ResourceRef("", "", "", ""), "snap")
-    deleting = copy.deepcopy(kube.objs["snap"])
+    await kube.delete(TASKS, "snap", "ns")
+    deleting = stored(kube)
     assert await run(kube, rec, obj=deleting) == Action.done()
-    assert "snap" not in kube.objs and "cleanup" not in handler.calls
+    assert stored(kube) is None and "cleanup" not in handler.calls
 
 
 async def test_i57_execution_failure(env: Env) -> None:
     kube, handler, _, rec = env
-    kube.add(task())
+    add(kube, task())
     handler.executes.append(st.Result("Failed to create snapshot", DruidError("ERR_CREATE_SNAPSHOT", "Execution", "x")))
     await run(kube, rec)
-    status = kube.objs["snap"]["status"]
+    status = stored(kube)["status"]
     assert status["state"] == "Failed" and status["startedAt"]
     assert status["lastOperation"]["state"] == "Failed"
     assert status["lastErrors"][0]["code"] == "ERR_CREATE_SNAPSHOT"
@@ -272,13 +223,13 @@ async def test_i57_execution_failure(env: Env) -> None:
 
 async def test_i59_requeue_with_error_stays_in_progress(env: Env) -> None:
     kube, handler, clock, rec = env
-    kube.add(task())
+    add(kube, task())
     for _ in range(5):
         handler.executes.append(st.Result("Failed to execute HTTP request", ERR, requeue=True))
     for _ in range(5):
         assert await run(kube, rec) == Action.retry()
         clock.t += dt.timedelta(seconds=1)
-    status = kube.objs["snap"]["status"]
+    status = stored(kube)["status"]
     assert status["state"] == "InProgress" and status["startedAt"] == "2026-01-02T03:04:05Z"
     assert status["lastOperation"] == {
         "type": "Execution",
@@ -290,45 +241,43 @@ async def test_i59_requeue_with_error_stays_in_progress(env: Env) -> None:
     assert len(status["lastErrors"]) == 3
     assert handler.calls == ["admit", *["execute"] * 5]
     assert await run(kube, rec) == Action.requeue(60)  # the sixth attempt succeeds
-    assert kube.objs["snap"]["status"]["state"] == "Succeeded"
+    assert stored(kube)["status"]["state"] == "Succeeded"
 
 
 async def test_i57_requeue_without_error_uses_requeue_interval(env: Env) -> None:
     kube, handler, _, rec = env
-    kube.add(task())
+    add(kube, task())
     handler.executes.append(st.Result("waiting", requeue=True))
     assert await run(kube, rec) == Action.requeue(15)
-    assert "lastErrors" not in kube.objs["snap"]["status"]
+    assert "lastErrors" not in stored(kube)["status"]
 
 
 async def test_i58_duplicate_and_permission_rejections(env: Env) -> None:
     kube, _, _, rec = env
-    kube.add(task("first"))
-    kube.objs["first"]["status"] = {"state": "InProgress"}
-    kube.add(task("done"))
-    kube.objs["done"]["status"] = {"state": "Succeeded"}
-    kube.add(task("other-etcd", etcd="other"))
-    kube.add(task("second"))
+    add(kube, {**task("first"), "status": {"state": "InProgress"}})
+    add(kube, {**task("done"), "status": {"state": "Succeeded"}})
+    add(kube, task("other-etcd", etcd="other"))
+    add(kube, task("second"))
     await run(kube, rec, "second")
-    status = kube.objs["second"]["status"]
+    status = stored(kube, "second")["status"]
     assert status["state"] == "Rejected"
     assert status["lastOperation"]["description"] == "EtcdOpsTask for the same etcd is already in progress"
     assert status["lastErrors"][0]["code"] == "ERR_DUPLICATE_TASK"
     assert "(task: first)" in status["lastErrors"][0]["description"]
-    kube.add(task("third", etcd="third"))
-    kube.list_error = ApiError(403, "Forbidden", "no")
+    add(kube, task("third", etcd="third"))
+    kube.fail(ApiError(403, "Forbidden", "no"), method="GET", path="/etcdopstasks")
     await run(kube, rec, "third")
-    assert kube.objs["third"]["status"]["lastErrors"][0]["code"] == "ERR_INSUFFICIENT_PERMISSIONS"
+    assert stored(kube, "third")["status"]["lastErrors"][0]["code"] == "ERR_INSUFFICIENT_PERMISSIONS"
 
 
 async def test_i57_stale_cache_uses_last_written_object(env: Env) -> None:
     kube, handler, _, rec = env
-    created = kube.add(task())
+    created = add(kube, task())
     handler.executes.append(st.Result("waiting", requeue=True))
     await run(kube, rec, obj=created)
     # the informer has not seen any of druid's writes yet: reconcile again from the creation-time object
     assert await run(kube, rec, obj=created) == Action.requeue(60)
-    assert kube.objs["snap"]["status"]["state"] == "Succeeded"
+    assert stored(kube)["status"]["state"] == "Succeeded"
 
 
 # ------------------------------------------------------------------------------------- OnDemandSnapshot handler
@@ -361,27 +310,24 @@ def etcd_obj(*, tls: bool = False, port: int | None = None, ready: bool = True) 
     }
 
 
-class ReadKube:
-    """Reads (Etcd, StatefulSet, Secret) from a dict keyed by plural/name."""
+RESOURCES = {r.plural: r for r in (ETCDS, STATEFULSETS, SECRETS)}
 
-    def __init__(self, objs: dict[str, Obj]) -> None:
-        self.objs = objs
 
-    async def get(self, res: ResourceRef, name: str, namespace: str | None = None) -> Obj:
-        obj = self.objs.get(f"{res.plural}/{name}")
-        if obj is None:
-            raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
-        return obj
-
-    async def get_or_none(self, res: ResourceRef, name: str, namespace: str | None = None) -> Obj | None:
-        return self.objs.get(f"{res.plural}/{name}")
+def read_kube(objs: dict[str, Obj]) -> FakeKube:
+    """The shared fake holding ``objs`` (keyed by ``<plural>/<name>``) in namespace ``ns``."""
+    kube = FakeKube()
+    for key, obj in objs.items():
+        plural, name = key.split("/")
+        meta = {**(obj.get("metadata") or {}), "name": name, "namespace": "ns"}
+        kube.add(RESOURCES[plural], {**obj, "metadata": meta})
+    return kube
 
 
 def snapshot_handler(
     objs: dict[str, Obj], kind: str = "full", url: str = "http://127.0.0.1:1"
 ) -> h.OnDemandSnapshotHandler:
     spec = EtcdOpsTaskSpec.model_validate({"etcdName": "main", "config": {"onDemandSnapshot": {"type": kind}}})
-    deps = h.HandlerDeps(ReadKube(objs), BackupRestoreClient(lambda etcd: url))  # type: ignore[arg-type]
+    deps = h.HandlerDeps(read_kube(objs), BackupRestoreClient(lambda etcd: url))
     return h.OnDemandSnapshotHandler(deps, h.TaskRef("ns", "t", spec))
 
 
