@@ -1,15 +1,17 @@
 """What a component is: one managed object kind, its pure builder and how druid finds, applies and deletes it.
 
-A component module (one per kind, ``druid/components/<object>.py``) defines a subclass of :class:`Component`
-and exposes one instance as ``COMPONENT``; ``registry.py`` lists the modules in sync order. The subclass sets
-``kind``, ``resource``, ``component_label`` and ``error_codes`` and implements ``build`` and (for objects found
-by name) ``names``; everything else has a default here that fits most kinds:
+A component module (one per kind, ``druid/components/<object>.py``) exposes one :class:`Component` as
+``COMPONENT``; ``registry.py`` lists the modules in sync order. A component names its ``kind``, ``resource``,
+``component_label``, ``error_codes`` and pure ``builder``; everything else has a default here that fits most
+kinds:
 
 - ``runtime``: True for the runtime components, which are synced only while runtime component creation is
   enabled (the ``disable-etcd-runtime-component-creation`` annotation is absent) and deleted otherwise;
-- ``names(etcd_name)``: the names the Etcd's objects are looked up by (existing names, trigger delete);
+- ``object_names(etcd_name)`` (``names``): the names the Etcd's objects are looked up by (existing names,
+  trigger delete; none);
 - ``selector(etcd_name)``: the label selector they are also listed by (None: found by name only);
-- ``applied(desired)``: what of a desired object druid applies and compares with the live one (all of it);
+- ``not_applied`` (``applied(desired)``): top-level fields of a desired object druid neither applies nor compares
+  with the live one (none);
 - ``stale_spec_fields``: optional spec fields removed when no longer desired, whoever set them;
 - ``concurrent``: its objects are applied concurrently rather than one after the other;
 - ``delete_when_not_desired``: when it builds nothing, its existing objects are deleted.
@@ -20,9 +22,9 @@ Every built object carries the default labels, the component's ``app.kubernetes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 from druid.api import constants as c
 from druid.api import names
@@ -65,26 +67,32 @@ class BuildInputs:
     backup_host_path: str | None = None
 
 
+@dataclass(frozen=True, eq=False)
 class Component:
-    """One managed kind; see the module docstring for what a subclass sets and what it inherits."""
+    """One managed kind; see the module docstring for what each field means and its default."""
 
-    kind: ClassVar[str]
-    resource: ClassVar[ResourceRef]
-    component_label: ClassVar[str]
-    error_codes: ClassVar[ErrorCodes]
-    runtime: ClassVar[bool] = True
-    concurrent: ClassVar[bool] = False
-    found_by_labels: ClassVar[bool] = False
-    stale_spec_fields: ClassVar[tuple[str, ...]] = ()
-    delete_when_not_desired: ClassVar[bool] = False
+    kind: str
+    resource: ResourceRef
+    component_label: str
+    error_codes: ErrorCodes
+    builder: Callable[[Etcd, BuildOptions], list[Obj]]
+    """The kind's pure builder; kinds that need what was built before them override :meth:`build` instead."""
+    object_names: Callable[[str], list[str]] = field(default=lambda etcd_name: [])
+    runtime: bool = True
+    concurrent: bool = False
+    found_by_labels: bool = False
+    stale_spec_fields: tuple[str, ...] = ()
+    delete_when_not_desired: bool = False
+    not_applied: tuple[str, ...] = ()
+    """Top-level fields of a desired object that druid neither applies nor compares (another writer owns them)."""
 
     def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
         """The desired objects, pure (no I/O); raises ``ValueError`` for a spec that cannot be built."""
-        raise NotImplementedError
+        return self.builder(etcd, opts)
 
     def names(self, etcd_name: str) -> list[str]:
         """Names the Etcd's objects are looked up by, from the Etcd's name alone."""
-        return []
+        return self.object_names(etcd_name)
 
     def selector(self, etcd_name: str) -> dict[str, str] | None:
         """Labels the Etcd's objects are listed by (default labels and component), when ``found_by_labels``."""
@@ -93,8 +101,10 @@ class Component:
         return {**names.default_labels(etcd_name), c.LABEL_COMPONENT: self.component_label}
 
     def applied(self, desired: Obj) -> Obj:
-        """What druid applies (and compares) of a desired object."""
-        return desired
+        """What druid applies (and compares) of a desired object: all of it but ``not_applied``."""
+        if not self.not_applied:
+            return desired
+        return {k: v for k, v in desired.items() if k not in self.not_applied}
 
     def __repr__(self) -> str:
         return f"<component {self.kind}>"

@@ -12,7 +12,7 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import SERVICES, Obj
 
 KIND = "ClientService"
@@ -51,18 +51,12 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
 
 
-class ClientServiceComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    stale_spec_fields = ("trafficDistribution",)
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.client_service_name(etcd_name)]
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = ClientServiceComponent()
+COMPONENT = Component(
+    KIND,
+    RESOURCE,
+    COMPONENT_LABEL,
+    ERROR_CODES,
+    build,
+    lambda n: [names.client_service_name(n)],
+    stale_spec_fields=("trafficDistribution",),
+)

@@ -13,7 +13,7 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd, TLSConfig
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.config import features
 from druid.gocompat import goyaml
 from druid.runtime.objects import CONFIGMAPS, Obj
@@ -132,18 +132,6 @@ def checksum(configmap: Obj) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class ConfigMapComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    runtime = False
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.config_map_name(etcd_name)]
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = ConfigMapComponent()
+COMPONENT = Component(
+    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.config_map_name(n)], runtime=False
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import LEASES, Obj
 
 KIND = "MemberLease"
@@ -31,24 +31,6 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-def without_spec(desired: Obj) -> Obj:
-    """A Lease as druid applies it: everything but the spec, which backup-restore owns."""
-    return {k: v for k, v in desired.items() if k != "spec"}
-
-
-class MemberLeaseComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    concurrent = True
-    found_by_labels = True
-
-    def applied(self, desired: Obj) -> Obj:
-        return without_spec(desired)
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = MemberLeaseComponent()
+COMPONENT = Component(
+    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, concurrent=True, found_by_labels=True, not_applied=("spec",)
+)

@@ -7,7 +7,7 @@ from typing import Any
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import PDBS, Obj
 
 KIND = "PodDisruptionBudget"
@@ -34,18 +34,12 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec=spec)]
 
 
-class PodDisruptionBudgetComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    stale_spec_fields = ("unhealthyPodEvictionPolicy",)
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.pod_disruption_budget_name(etcd_name)]
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = PodDisruptionBudgetComponent()
+COMPONENT = Component(
+    KIND,
+    RESOURCE,
+    COMPONENT_LABEL,
+    ERROR_CODES,
+    build,
+    lambda n: [names.pod_disruption_budget_name(n)],
+    stale_spec_fields=("unhealthyPodEvictionPolicy",),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.components.clientservice import pod_selector, port
 from druid.runtime.objects import SERVICES, Obj
 
@@ -28,17 +28,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
 
 
-class PeerServiceComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.peer_service_name(etcd_name)]
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = PeerServiceComponent()
+COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.peer_service_name(n)])

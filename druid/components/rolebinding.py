@@ -5,7 +5,7 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import ROLEBINDINGS, Obj
 
 KIND = "RoleBinding"
@@ -31,17 +31,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-class RoleBindingComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.role_binding_name(etcd_name)]
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = RoleBindingComponent()
+COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.role_binding_name(n)])

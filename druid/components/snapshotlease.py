@@ -11,8 +11,7 @@ from __future__ import annotations
 from druid.api import constants as c
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
-from druid.components.memberlease import without_spec
+from druid.components.base import BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.runtime.objects import LEASES, Obj
 
 KIND = "SnapshotLease"
@@ -35,23 +34,15 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-class SnapshotLeaseComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    concurrent = True
-    found_by_labels = True
-    delete_when_not_desired = True
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.delta_snapshot_lease_name(etcd_name), names.full_snapshot_lease_name(etcd_name)]
-
-    def applied(self, desired: Obj) -> Obj:
-        return without_spec(desired)
-
-    def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
-        return build(etcd, opts)
-
-
-COMPONENT = SnapshotLeaseComponent()
+COMPONENT = Component(
+    KIND,
+    RESOURCE,
+    COMPONENT_LABEL,
+    ERROR_CODES,
+    build,
+    lambda n: [names.delta_snapshot_lease_name(n), names.full_snapshot_lease_name(n)],
+    concurrent=True,
+    found_by_labels=True,
+    delete_when_not_desired=True,
+    not_applied=("spec",),  # backup-restore owns the spec (holder identity, renew time)
+)

@@ -252,23 +252,17 @@ def variant(etcd: Etcd, desired: Obj, *, replicas: int | None = None, existing: 
     return out
 
 
-class StatefulSetComponent(Component):
-    kind = KIND
-    resource = RESOURCE
-    component_label = COMPONENT_LABEL
-    error_codes = ERROR_CODES
-    runtime = False
-
-    def names(self, etcd_name: str) -> list[str]:
-        return [names.statefulset_name(etcd_name)]
-
+class _StatefulSetComponent(Component):
     def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
+        """The StatefulSet's pod template carries the checksum of the ConfigMap built before it."""
         configmaps = inputs.built.get(configmap.KIND) or []
         checksum = configmap.checksum(configmaps[0]) if configmaps else None
         return build(etcd, opts, configmap_checksum=checksum, backup_host_path=inputs.backup_host_path)
 
 
-COMPONENT = StatefulSetComponent()
+COMPONENT = _StatefulSetComponent(
+    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.statefulset_name(n)], runtime=False
+)
 
 
 # TLS change detection (for the controller's TLS roll-out) ---------------------------------------------

@@ -155,8 +155,6 @@ class SyncContext:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-
-
 def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
     """``obj`` carries all of ``labels`` (a matchLabels selector)."""
     have = (obj.get("metadata") or {}).get("labels") or {}

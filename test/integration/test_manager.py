@@ -112,6 +112,7 @@ async def test_readyz_is_500_until_caches_sync_then_200(plane: ControlPlane, run
     await eventually(status_is(running, "/healthz", 200), timeout=10, what="/healthz 200")
     status, body = await running.get("/readyz")
     assert status == 500 and "[-]informer-sync failed" in body
+
     # Still not ready after the Etcd informer has failed to list twice: nothing syncs without the CRD.
     async def failed_twice() -> bool:
         return all(i.reflector.stats.failures >= 2 for i in running.manager.informers)

@@ -71,7 +71,7 @@ def builders_output(raw: dict[str, Any], opts: BuildOptions, backup_host_path: s
         if kind == registry.STATEFUL_SET:
             out += statefulset.build(etcd, opts, configmap_checksum=checksum, backup_host_path=backup_host_path)
         else:
-            out += sys.modules[type(registry.component(kind)).__module__].build(etcd, opts)
+            out += registry.component(kind).builder(etcd, opts)
             if kind == registry.CONFIG_MAP:
                 checksum = configmap.checksum(out[-1])
     return out
