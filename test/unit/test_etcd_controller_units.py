@@ -148,12 +148,13 @@ class FakeKube:
 
     async def merge_patch(self, res: Any, name: str, body: dict[str, Any], namespace: str, **_: Any) -> dict[str, Any]:
         self.patches.append(body)
-        return {"metadata": {"name": name, "namespace": namespace}, "status": body["status"]}
+        rv = str(len(self.patches))
+        return {"metadata": {"name": name, "namespace": namespace, "resourceVersion": rv}, "status": body["status"]}
 
 
 async def test_b16_b17_last_operation_records_and_dedupe() -> None:
     kube = FakeKube()
-    writer = StatusWriter(kube, {"metadata": {"name": "e", "namespace": "ns"}}, "run-1")  # type: ignore[arg-type]
+    writer = StatusWriter(kube, {"metadata": {"name": "e", "namespace": "ns", "resourceVersion": "0"}}, "run-1")  # type: ignore[arg-type]
     wait = StepResult.wait(10.0, "retrying sync of component StatefulSet after 10s")
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, wait)
     op = kube.patches[-1]["status"]["lastOperation"]
@@ -162,7 +163,7 @@ async def test_b16_b17_last_operation_records_and_dedupe() -> None:
         "retrying sync of component StatefulSet after 10s Operation will be retried.",
         "run-1",
     )
-    assert kube.patches[-1]["status"]["lastErrors"] is None
+    assert kube.patches[-1]["status"].get("lastErrors") is None
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, wait)
     assert len(kube.patches) == 1, "an identical record is not written again"
     failed = StepResult.failed(DruidError("ERR_SYNC_STATEFULSET", "Sync", "boom"))
