@@ -20,6 +20,7 @@ from druid.controllers.opstask.reconciler import OpsTaskReconciler
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 from druid.runtime.reconcile import Action
+from druid.runtime.statuswriter import apply_merge_patch
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 ERR = DruidError("ERR_X", "Execution", "boom")
@@ -146,9 +147,14 @@ class FakeKube:
         cur["status"] = copy.deepcopy(obj["status"])
         return self._bump(cur)
 
-    async def merge_patch(self, res: ResourceRef, name: str, body: Obj, namespace: str | None = None) -> Obj:
+    async def merge_patch(
+        self, res: ResourceRef, name: str, body: Obj, namespace: str | None = None, *, subresource: str | None = None
+    ) -> Obj:
         cur = self._current(name, body["metadata"].get("resourceVersion"))
-        cur["metadata"]["finalizers"] = body["metadata"]["finalizers"]
+        if subresource == "status":
+            cur["status"] = apply_merge_patch(cur.get("status") or {}, body["status"])
+        else:
+            cur["metadata"]["finalizers"] = body["metadata"]["finalizers"]
         return self._bump(cur)
 
     async def list(self, res: ResourceRef, namespace: str | None = None) -> Obj:
