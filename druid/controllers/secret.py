@@ -62,11 +62,11 @@ def make_secret_controller(
     controller = Controller(
         CONTROLLER_NAME,
         SecretReconciler(kube, source),
-        source,
+        informers,
         workers=config.controllers.secret.concurrent_syncs,
         registry=registry,
     )
-    controller.for_(SECRETS)
+    controller.for_(SECRETS, options=source.options(SECRETS))
 
     def enqueue(etcd: Obj) -> None:
         namespace = (etcd.get("metadata") or {}).get("namespace")

@@ -10,12 +10,15 @@ with the object the API server returned. Later reconciles ask:
 - :meth:`freshest`: the cached object, or the one druid wrote last while the cache is stale.
 
 A deletion is recorded the same way (the deleted version is superseded: the cache moves past it with the
-delete event or with the update setting ``deletionTimestamp``). An expectation the cache never meets (a
-missed event, another writer's version in between) expires after ``ttl`` seconds, so nothing waits forever.
+delete event or with the update setting ``deletionTimestamp``). When versions written by others may come in
+between, :meth:`expect` states what the cached object must show instead (a condition, a field). An
+expectation the cache never meets (a missed event, another writer's version in between) expires after
+``ttl`` seconds, so nothing waits forever.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -36,6 +39,7 @@ class _Expectation:
     superseded: set[str] = field(default_factory=set)
     written: Obj | None = None
     since: float = 0.0
+    satisfied: Callable[[Obj | None], bool] | None = None
 
 
 class Expectations(Generic[K]):
@@ -53,6 +57,10 @@ class Expectations(Generic[K]):
         entry.written = after
         entry.since = self.clock.monotonic()
 
+    def expect(self, key: K, satisfied: Callable[[Obj | None], bool]) -> None:
+        """The cache is stale for ``key`` until ``satisfied(cached)``."""
+        self._pending[key] = _Expectation(since=self.clock.monotonic(), satisfied=satisfied)
+
     def stale(self, key: K, cached: Obj | None) -> bool:
         """True while ``cached`` is a version this process has replaced (and the expectation has not expired).
         A cache that has moved on clears the expectation."""
@@ -62,8 +70,10 @@ class Expectations(Generic[K]):
         if self.clock.monotonic() - entry.since > self.ttl:
             del self._pending[key]
             return False
-        rv = resource_version(cached)
-        if rv is not None and rv in entry.superseded:
+        if entry.satisfied is not None:
+            if not entry.satisfied(cached):
+                return True
+        elif (rv := resource_version(cached)) is not None and rv in entry.superseded:
             return True
         del self._pending[key]
         return False

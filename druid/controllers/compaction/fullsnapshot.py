@@ -28,8 +28,12 @@ Endpoint = Callable[[Etcd], str]
 """Base URL (``scheme://host:port``, no path) of an Etcd's backup-restore server."""
 
 
-class BackupRestoreError(ApiError):
+class BackupRestoreError(Exception):
     """A failed call to backup-restore's HTTP API: a non-200 answer, or ``status`` 0 when it could not be made."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
 
 
 def service_endpoint(etcd: Etcd) -> str:

@@ -17,8 +17,8 @@ from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.compaction.fullsnapshot import Endpoint, service_endpoint
 from druid.controllers.compaction.metrics import compaction_metrics
-from druid.controllers.compaction.predicates import FilteredSource
-from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings
+from druid.controllers.compaction.predicates import predicates
+from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings, expected_error
 from druid.controllers.compaction.status import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
@@ -71,14 +71,15 @@ def make_compaction_controller(
     controller = Controller(
         CONTROLLER_NAME,
         CompactionReconciler(deps),
-        FilteredSource(informers),
+        informers,
         workers=cfg.concurrent_syncs,
         rate_limiter=rate_limiter,
         registry=registry,
+        error_policy=expected_error,
     )
-    controller.for_(ETCDS, namespace=namespace)
-    controller.owns(LEASES, namespace=namespace, label_selector=LEASE_SELECTOR)
-    controller.owns(JOBS, namespace=namespace, label_selector=JOB_SELECTOR)
+    controller.for_(ETCDS, namespace=namespace, predicate=predicates(ETCDS))
+    controller.owns(LEASES, namespace=namespace, label_selector=LEASE_SELECTOR, predicate=predicates(LEASES))
+    controller.owns(JOBS, namespace=namespace, label_selector=JOB_SELECTOR, predicate=predicates(JOBS))
     return controller
 
 

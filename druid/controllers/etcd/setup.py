@@ -13,12 +13,12 @@ from druid.components.base import BuildOptions
 from druid.components.images import FEATURE_UPGRADE_ETCD_VERSION, load_images
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
-from druid.controllers.etcd.caches import MANAGED_KINDS, MANAGED_SELECTOR, CacheSource
+from druid.controllers.etcd.caches import MANAGED_KINDS, CacheSource
 from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
 from druid.controllers.etcd.events import EventRecorder
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.reconciler import EtcdReconciler
-from druid.controllers.etcd.secrets import etcds_referencing
+from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
@@ -75,21 +75,23 @@ def make_etcd_controller(
     controller = Controller(
         CONTROLLER_NAME,
         EtcdReconciler(deps),
-        source,
+        informers,
         workers=cfg.concurrent_syncs,
         rate_limiter=ItemExponentialFailureRateLimiter(RATE_LIMIT_BASE, cfg.etcd_status_sync_period),
         registry=registry,
     )
-    controller.for_(ETCDS, predicate=predicate.etcd_predicate(cfg.enable_etcd_spec_auto_reconcile))
-    controller.watches(STATEFULSETS, predicate.etcd_of, label_selector=MANAGED_SELECTOR)
+    opts = source.options
+    controller.for_(ETCDS, predicate=predicate.etcd_predicate(cfg.enable_etcd_spec_auto_reconcile), options=opts(ETCDS))
+    ensure_index(controller.primary)
+    controller.watches(STATEFULSETS, predicate.etcd_of, options=opts(STATEFULSETS))
     controller.watches(
         LEASES,
         predicate.etcd_of,
-        label_selector=MANAGED_SELECTOR,
+        options=opts(LEASES),
         predicate=predicate.lease_predicate(cfg.etcd_member.unknown_threshold, deps.now),
     )
-    controller.watches(PODS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pod_predicate)
-    controller.watches(PVCS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pvc_predicate)
+    controller.watches(PODS, predicate.etcd_of, options=opts(PODS), predicate=predicate.pod_predicate)
+    controller.watches(PVCS, predicate.etcd_of, options=opts(PVCS), predicate=predicate.pvc_predicate)
 
     etcd_store = controller.primary.store
 

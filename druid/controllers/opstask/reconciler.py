@@ -201,6 +201,7 @@ class OpsTaskReconciler:
         self._remember(task, written)
 
     async def _set_finalizer(self, task: _Task, *, add: bool) -> None:
+        written: Obj | None
         if add:
             written = await ensure_finalizer(self.kube, OPS_TASKS, task.obj, c.FINALIZER_ETCD_OPS_TASK)
         else:
