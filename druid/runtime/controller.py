@@ -68,6 +68,7 @@ def api_errors_expected(error: Exception) -> bool:
     """The default policy: API errors are part of normal operation, anything else is a bug."""
     return isinstance(error, ApiError)
 
+
 Mapper = Callable[[Obj], Iterable[ObjectKey]]
 
 RECONCILE_BUCKETS = (

@@ -197,5 +197,13 @@ async def test_spec_reconcile_decision_reads_its_own_observed_generation_and_fin
         last = {"type": "Reconcile", "state": state}
         assert await r.should_reconcile_spec(_etcd_obj({"observedGeneration": 1, "lastOperation": last})) is True
     # The cache still shows the Etcd before our observedGeneration write landed: no second spec run.
-    r._observed["u-1"] = 1
-    assert await r.should_reconcile_spec(_etcd_obj({"lastOperation": succeeded})) is False
+    stale = {
+        **_etcd_obj({"lastOperation": succeeded}),
+        "metadata": {**_etcd_obj({})["metadata"], "resourceVersion": "7"},
+    }
+    written = _etcd_obj({"observedGeneration": 1, "lastOperation": succeeded})
+    key = ObjectKey("ns", "e")
+    r.expectations.wrote(key, stale, written)
+    assert await r.should_reconcile_spec(r.expectations.freshest(key, stale)) is False
+    assert r.expectations.freshest(key, written) is written  # the cache caught up: the tracker forgets
+    assert len(r.expectations) == 0

@@ -98,6 +98,12 @@ def thresholds(etcd: Etcd, config: CompactionControllerConfiguration) -> tuple[i
     return events, full
 
 
+def _gone_or_deleting(job: Obj | None, uid: str | None) -> bool:
+    if job is None:
+        return True
+    return bool(job["metadata"].get("deletionTimestamp")) or job["metadata"].get("uid") != uid
+
+
 def expected_error(error: Exception) -> bool:
     """The controller's error policy: API errors and failed backup-restore calls are normal operation."""
     return isinstance(error, (ApiError, BackupRestoreError))
@@ -172,7 +178,7 @@ class CompactionReconciler:
         self._etcds.expect(ObjectKey(ns, etcd.name), lambda o: status.shows(o, cond))
         self.d.metrics.job_finished(ns, result)
         await self.d.kube.delete(JOBS, meta["name"], ns, propagation="Foreground", uid=meta.get("uid"))
-        self._jobs.wrote(ObjectKey(ns, meta["name"]), job)
+        self._jobs.expect(ObjectKey(ns, meta["name"]), lambda cached: _gone_or_deleting(cached, meta.get("uid")))
         return Action.requeue(self.d.timings.requeue_after)
 
     async def _first_pod(self, job: Obj) -> Obj | None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from druid.api import constants as c
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
-from druid.controllers.etcd.events import EventRecorder
 from druid.controllers.etcd.operation import StatusWriter
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime import finalizers
 from druid.runtime.client import Kube
+from druid.runtime.events import EventRecorder
 from druid.runtime.objects import Obj, ResourceRef
 
 CONTROLLER_NAME = "etcd-controller"

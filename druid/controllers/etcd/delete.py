@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 async def remove_finalizer(run: Run) -> None:
     removed = await finalizers.remove_finalizer(run.deps.kube, ETCDS, run.etcd, c.FINALIZER_ETCD)
     if removed is not None:
-        run.status.etcd = removed
+        run.status.wrote(removed)
 
 
 async def reconcile_delete(run: Run) -> Action:

@@ -83,6 +83,7 @@ class StatusWriter:
         self.etcd = etcd
         self.run_id = run_id
         self.writes = 0
+        self.superseded: list[str] = []  # resourceVersions replaced by this writer's writes (read-your-writes)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -107,13 +108,19 @@ class StatusWriter:
 
         written = await update_status(self.kube, ETCDS, self.etcd, desired)
         if written is not self.etcd:
-            self.etcd = written
-            self.writes += 1
+            self.wrote(written)
             log.debug("patched status", fields=sorted(patch))
 
     async def patch_metadata(self, patch: dict[str, Any]) -> None:
         name, namespace = self._name()
-        self.etcd = await self.kube.merge_patch(ETCDS, name, {"metadata": patch}, namespace)
+        self.wrote(await self.kube.merge_patch(ETCDS, name, {"metadata": patch}, namespace))
+
+    def wrote(self, etcd: Obj) -> None:
+        """``etcd`` is the Etcd as a write by this controller returned it."""
+        rv = self.etcd["metadata"].get("resourceVersion")
+        if rv:
+            self.superseded.append(rv)
+        self.etcd = etcd
         self.writes += 1
 
     async def record(self, op_type: str, state: str, description: str, errors: list[DruidError] | None = None) -> None:

@@ -15,13 +15,13 @@ from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
 from druid.controllers.etcd.caches import MANAGED_KINDS, CacheSource
 from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
-from druid.controllers.etcd.events import EventRecorder
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.reconciler import EtcdReconciler
 from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
+from druid.runtime.events import EventRecorder
 from druid.runtime.informer import FuncHandler, InformerFactory
 from druid.runtime.manager import Manager
 from druid.runtime.objects import LEASES, PODS, PVCS, STATEFULSETS, Obj, Tombstone

@@ -38,7 +38,7 @@ async def ensure_finalizer(ctx: SyncContext, run: Run) -> None:
         return
     await ctx.writing(f"add finalizer {c.FINALIZER_ETCD}")
     # after the write hook: the freshest copy
-    run.status.etcd = await finalizers.ensure_finalizer(run.deps.kube, ETCDS, run.etcd, c.FINALIZER_ETCD)
+    run.status.wrote(await finalizers.ensure_finalizer(run.deps.kube, ETCDS, run.etcd, c.FINALIZER_ETCD))
 
 
 async def _steps(run: Run, etcd: Etcd, plan: Plan, ctx: SyncContext) -> StepResult:
