@@ -129,7 +129,6 @@ class CopyBackupsReconciler:
 
     # ------------------------------------------------------------------ steps
 
-
     async def _get_job(self, key: ObjectKey) -> Obj | None:
         # a miss: not (yet) cached, or not labelled by druid
         return await self.jobs.get(ObjectKey(key.namespace, names.copy_backups_job_name(key.name)))
