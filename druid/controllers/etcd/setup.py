@@ -20,11 +20,11 @@ from druid.controllers.etcd.reconciler import EtcdReconciler
 from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime.client import Kube
-from druid.runtime.controller import Controller
+from druid.runtime.controller import Controller, Predicates
 from druid.runtime.events import EventRecorder
-from druid.runtime.informer import FuncHandler, InformerFactory
+from druid.runtime.informer import InformerFactory
 from druid.runtime.manager import Manager
-from druid.runtime.objects import LEASES, PODS, PVCS, STATEFULSETS, Obj, Tombstone
+from druid.runtime.objects import LEASES, PODS, PVCS, SECRETS, STATEFULSETS, Obj, ObjectKey
 from druid.runtime.ratelimit import ItemExponentialFailureRateLimiter
 
 RATE_LIMIT_BASE = 0.01
@@ -37,6 +37,10 @@ def default_build_options(config: OperatorConfiguration) -> BuildOptions:
         disable_etcd_service_account_automount=config.controllers.etcd.disable_etcd_service_account_automount,
         feature_gates=gates,
     )
+
+
+def _never_update(old: Obj, new: Obj) -> bool:
+    return False
 
 
 def make_etcd_controller(
@@ -57,11 +61,10 @@ def make_etcd_controller(
     cfg = config.controllers.etcd
     source = CacheSource(informers, namespace)
     caches = {res: source.managed(res).store for res in (*MANAGED_KINDS, PODS, PVCS)}
-    secrets = source.secrets()
     deps = Deps(
         kube=kube,
         caches=caches,
-        secrets=secrets.store,
+        secrets=source.secrets().store,
         build_options=build_options or default_build_options(config),
         events=EventRecorder(kube, CONTROLLER_NAME),
         status_sync_period=cfg.etcd_status_sync_period,
@@ -95,13 +98,12 @@ def make_etcd_controller(
 
     etcd_store = controller.primary.store
 
-    def secret_event(obj: Obj | Tombstone) -> None:
-        secret = obj.last_known if isinstance(obj, Tombstone) else obj
+    def referencing_etcds(secret: Obj) -> list[ObjectKey]:
         meta = secret.get("metadata") or {}
-        for key in etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or ""):
-            controller.queue.add(key)
+        return etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or "")
 
-    secrets.add_handler(FuncHandler(add=secret_event, delete=secret_event))  # existence is what matters
+    # a Secret's existence is what matters: creates and deletes pass, updates do not
+    controller.watches(SECRETS, referencing_etcds, options=opts(SECRETS), predicate=Predicates(update=_never_update))
     return controller
 
 
