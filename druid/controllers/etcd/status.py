@@ -37,6 +37,7 @@ from druid.controllers.etcd.members import (
     pod_name_for_lease,
 )
 from druid.runtime.clock import rfc3339
+from druid.runtime.statuswriter import merge_patch_diff
 
 __all__ = ["OWNED_FIELDS", "MemberThresholds", "Observed", "compute_status", "merge_patch", "status_changed"]
 
@@ -169,15 +170,6 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     return out
 
 
-def _diff(old: Any, new: Any) -> Any:
-    """RFC 7386 merge patch turning ``old`` into ``new`` (objects recursively, everything else replaced)."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return copy.deepcopy(new)
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    patch.update({k: _diff(old.get(k), v) for k, v in new.items() if k not in old or old[k] != v})
-    return patch
-
-
 def merge_patch(old_status: dict[str, Any] | None, new_fields: dict[str, Any]) -> dict[str, Any]:
     """The minimal merge-patch body for /status: changed fields, ``null`` for owned fields to remove.
 
@@ -188,7 +180,7 @@ def merge_patch(old_status: dict[str, Any] | None, new_fields: dict[str, Any]) -
     for key in dict.fromkeys((*OWNED_FIELDS, *new_fields)):
         if key in new_fields:
             if key not in old or old[key] != new_fields[key]:
-                patch[key] = _diff(old.get(key), new_fields[key])
+                patch[key] = merge_patch_diff(old.get(key), new_fields[key])
         elif old.get(key) is not None:
             patch[key] = None
     return patch
