@@ -80,12 +80,17 @@ async def update_status(
     mutate: Mutate,
     *,
     retries: int = CONFLICT_RETRIES,
+    superseded: list[str] | None = None,
 ) -> Obj:
     """Write ``mutate(obj)`` as the status of ``obj`` (see the module docstring); returns the object as written,
-    or ``obj`` when nothing changed. ``retries=1`` turns a conflict into an error for the caller."""
+    or ``obj`` when nothing changed. ``retries=1`` turns a conflict into an error for the caller.
+
+    ``superseded`` (optional) collects the resourceVersions a successful write replaced: the one it started
+    from and every one read after a conflict (for read-your-writes, see ``expectations``)."""
     meta = obj["metadata"]
     name, namespace = meta["name"], meta.get("namespace")
     current = obj
+    seen: list[str] = []
     for attempt in range(retries):
         desired = mutate(copy.deepcopy(current))
         old = current.get("status") or {}
@@ -94,9 +99,14 @@ async def update_status(
             return current
         body = {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}, "status": patch}
         try:
-            return await kube.merge_patch(resource, name, body, namespace, subresource="status")
+            written = await kube.merge_patch(resource, name, body, namespace, subresource="status")
         except ApiError as e:
             if not e.conflict or attempt == retries - 1:
                 raise
-        current = await kube.get(resource, name, namespace)
+            seen.append(current["metadata"]["resourceVersion"])
+            current = await kube.get(resource, name, namespace)
+            continue
+        if superseded is not None:
+            superseded += [*seen, current["metadata"]["resourceVersion"]]
+        return written
     raise AssertionError("unreachable")

@@ -106,9 +106,12 @@ class StatusWriter:
                     del out["conditions"]
             return out
 
-        written = await update_status(self.kube, ETCDS, self.etcd, desired)
+        replaced: list[str] = []
+        written = await update_status(self.kube, ETCDS, self.etcd, desired, superseded=replaced)
         if written is not self.etcd:
-            self.wrote(written)
+            self.superseded += replaced
+            self.etcd = written
+            self.writes += 1
             log.debug("patched status", fields=sorted(patch))
 
     async def patch_metadata(self, patch: dict[str, Any]) -> None:
