@@ -71,8 +71,7 @@ class Deps:
     kube: Kube
     config: CompactionControllerConfiguration
     build_options: BuildOptions
-    etcds: Any  # informer stores: get(ObjectKey) -> Obj | None
-    jobs: Any
+    jobs: Any  # informer stores: get(ObjectKey) -> Obj | None
     leases: Any
     metrics: CompactionMetrics
     endpoint: Endpoint = service_endpoint

@@ -61,7 +61,6 @@ def make_compaction_controller(
         kube=kube,
         config=cfg,
         build_options=build_options or default_build_options(config),
-        etcds=informers.get(ETCDS, namespace).store,
         jobs=informers.get(JOBS, namespace, JOB_SELECTOR).store,
         leases=informers.get(LEASES, namespace, LEASE_SELECTOR).store,
         metrics=compaction_metrics(registry),
