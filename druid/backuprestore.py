@@ -37,14 +37,20 @@ import aiohttp
 
 from druid.api import defaults, names
 from druid.api.etcd import Etcd
-from druid.runtime.client import ApiError
 
 Endpoint = Callable[[Etcd], str]
 """Base URL (``scheme://host:port``, no path) of an Etcd's backup-restore server."""
 
 
-class BackupRestoreError(ApiError):
-    """A failed call to backup-restore's HTTP API: a non-200 answer, or ``status`` 0 when it could not be made."""
+class BackupRestoreError(Exception):
+    """A failed call to backup-restore's HTTP API: a non-200 answer, or ``status`` 0 when it could not be made.
+
+    Not an API-server error: each controller's error policy decides how it is treated.
+    """
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
 
 
 class CAKeyNotFound(ValueError):

@@ -20,8 +20,9 @@ from druid.api import constants as c
 from druid.api.facts import referenced_secrets
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd.caches import CacheSource
-from druid.runtime.client import ApiError, Kube
+from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
+from druid.runtime.finalizers import ensure_finalizer, remove_finalizer
 from druid.runtime.informer import FuncHandler, InformerFactory
 from druid.runtime.manager import Manager
 from druid.runtime.objects import SECRETS, Obj, ObjectKey, Tombstone
@@ -41,21 +42,10 @@ class SecretReconciler:
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
             return Action.done()
-        meta = obj["metadata"]
-        finalizers: list[str] = list(meta.get("finalizers") or ())
-        needed = self.needed(key.namespace or "", key.name)
-        if needed == (c.FINALIZER_ETCD in finalizers):
-            return Action.done()
-        if needed:
-            finalizers.append(c.FINALIZER_ETCD)
+        if self.needed(key.namespace or "", key.name):
+            await ensure_finalizer(self.kube, SECRETS, obj, c.FINALIZER_ETCD)
         else:
-            finalizers = [f for f in finalizers if f != c.FINALIZER_ETCD]
-        body = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]}}
-        try:
-            await self.kube.merge_patch(SECRETS, key.name, body, key.namespace)
-        except ApiError as e:
-            if not e.not_found:
-                raise
+            await remove_finalizer(self.kube, SECRETS, obj, c.FINALIZER_ETCD)
         return Action.done()
 
 
@@ -72,11 +62,11 @@ def make_secret_controller(
     controller = Controller(
         CONTROLLER_NAME,
         SecretReconciler(kube, source),
-        source,
+        informers,
         workers=config.controllers.secret.concurrent_syncs,
         registry=registry,
     )
-    controller.for_(SECRETS)
+    controller.for_(SECRETS, options=source.options(SECRETS))
 
     def enqueue(etcd: Obj) -> None:
         namespace = (etcd.get("metadata") or {}).get("namespace")

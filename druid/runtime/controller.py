@@ -1,13 +1,21 @@
 """A controller: informer events → keys on a rate-limited workqueue → N workers calling a reconciler.
 
 Build one with ``Controller(name, reconciler, informers).for_(primary).owns(child).watches(kind, mapper)``.
+Each watch names its informer's options (namespace, label/field selector, transform, metadata-only,
+managedFields kept) and its event filter: a plain ``(old, new)`` predicate filters updates only; a
+:class:`Predicates` filters creates, updates, deletes and generic events separately.
 Event handlers only enqueue keys, so they run on standby replicas too (warm caches, a ready backlog);
 workers start only when ``run()`` is called, i.e. once this replica leads.
+
+Errors: ``error_policy(e)`` tells whether an exception a reconcile raised is part of normal operation
+(default: API errors); any other exception is also counted as a panic and logged with its traceback.
+Either way the key is retried with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,16 +26,48 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from druid.runtime import metrics
-from druid.runtime.client import ApiError
+from druid.runtime.client import METADATA_ONLY, ApiError
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef, Tombstone, controller_owner
 from druid.runtime.ratelimit import RateLimiter
 from druid.runtime.reconcile import Action, Reconciler, TerminalError
+from druid.runtime.store import Transform
 from druid.runtime.workqueue import QueueShutDown, WorkQueue
 
 log = structlog.get_logger(__name__)
 
 Predicate = Callable[[Obj, Obj], bool]
 """Decides on an update (old, new) whether the key is enqueued. Adds and deletes always enqueue."""
+ObjPredicate = Callable[[Obj], bool]
+
+
+@dataclass(frozen=True)
+class Predicates:
+    """An event filter per event type; None lets every event of that type through."""
+
+    create: ObjPredicate | None = None
+    update: Predicate | None = None
+    delete: ObjPredicate | None = None  # gets the last known state for a tombstone
+    generic: ObjPredicate | None = None
+
+    @classmethod
+    def of(cls, predicate: Predicate | Predicates | None) -> Predicates:
+        if predicate is None:
+            return cls()
+        return predicate if isinstance(predicate, Predicates) else cls(update=predicate)
+
+
+def never(_: Obj) -> bool:
+    return False
+
+
+ErrorPolicy = Callable[[Exception], bool]
+"""True when a reconcile error is expected (normal operation: conflicts, outages), False for a panic."""
+
+
+def api_errors_expected(error: Exception) -> bool:
+    """The default policy: API errors are part of normal operation, anything else is a bug."""
+    return isinstance(error, ApiError)
+
 
 Mapper = Callable[[Obj], Iterable[ObjectKey]]
 
@@ -36,8 +76,6 @@ RECONCILE_BUCKETS = (
     1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 )  # fmt: skip
 RESULTS = ("success", "error", "requeue", "requeue_after")
-# Errors that are part of normal operation (API conflicts, outages); anything else also counts as a "panic".
-_EXPECTED: tuple[type[Exception], ...] = (ApiError,)
 
 
 # ---------------------------------------------------------------------------------------------- predicates
@@ -51,10 +89,6 @@ def deletion_started(old: Obj, new: Obj) -> bool:
     return "deletionTimestamp" in new.get("metadata", {}) and "deletionTimestamp" not in old.get("metadata", {})
 
 
-def finalizers_changed(old: Obj, new: Obj) -> bool:
-    return bool(old.get("metadata", {}).get("finalizers") != new.get("metadata", {}).get("finalizers"))
-
-
 def annotations_changed(*keys: str) -> Predicate:
     """True when any of ``keys`` was added, removed or changed (all annotations when no keys are given)."""
 
@@ -66,21 +100,6 @@ def annotations_changed(*keys: str) -> Predicate:
         return any(a.get(k) != b.get(k) for k in keys)
 
     return changed
-
-
-def labels_changed(old: Obj, new: Obj) -> bool:
-    return bool(old.get("metadata", {}).get("labels") != new.get("metadata", {}).get("labels"))
-
-
-def any_of(*predicates: Predicate) -> Predicate:
-    def either(old: Obj, new: Obj) -> bool:
-        return any(p(old, new) for p in predicates)
-
-    return either
-
-
-def resource_version_changed(old: Obj, new: Obj) -> bool:
-    return bool(old.get("metadata", {}).get("resourceVersion") != new.get("metadata", {}).get("resourceVersion"))
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -163,30 +182,67 @@ class InformerSource(Protocol):
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        transform: Transform | None = None,
+        keep_managed_fields: str | None = None,
+        accept: str | None = None,
     ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the informer behind one watch lists, watches and caches (see ``InformerFactory.get``)."""
+
+    namespace: str | None = None
+    label_selector: str | None = None
+    field_selector: str | None = None
+    transform: Transform | None = None
+    metadata_only: bool = False
+    keep_managed_fields: str | None = None
+
+    def informer(self, source: InformerSource, resource: ResourceRef) -> Any:
+        return source.get(
+            resource,
+            self.namespace,
+            self.label_selector,
+            self.field_selector,
+            self.transform,
+            keep_managed_fields=self.keep_managed_fields,
+            accept=METADATA_ONLY if self.metadata_only else None,
+        )
+
+
+def _options(options: WatchOptions | None, fields: dict[str, Any]) -> WatchOptions:
+    return dataclasses.replace(options or WatchOptions(), **fields)
 
 
 class _Handler:
     """Turns informer events into keys on the queue; synchronous and cheap."""
 
-    def __init__(self, enqueue: Callable[[ObjectKey], None], keys: Mapper, predicate: Predicate | None) -> None:
+    def __init__(self, enqueue: Callable[[ObjectKey], None], keys: Mapper, predicates: Predicates) -> None:
         self._enqueue = enqueue
         self._keys = keys
-        self._predicate = predicate
+        self._p = predicates
 
     def _push(self, obj: Obj) -> None:
         for key in self._keys(obj):
             self._enqueue(key)
 
     def on_add(self, obj: Obj) -> None:
-        self._push(obj)
+        if self._p.create is None or self._p.create(obj):
+            self._push(obj)
 
     def on_update(self, old: Obj, new: Obj) -> None:
-        if self._predicate is None or self._predicate(old, new):
+        if self._p.update is None or self._p.update(old, new):
             self._push(new)
 
     def on_delete(self, obj: Obj | Tombstone) -> None:
-        self._push(obj.last_known if isinstance(obj, Tombstone) else obj)
+        last = obj.last_known if isinstance(obj, Tombstone) else obj
+        if self._p.delete is None or self._p.delete(last):
+            self._push(last)
+
+    def on_generic(self, obj: Obj) -> None:
+        if self._p.generic is None or self._p.generic(obj):
+            self._push(obj)
 
 
 class Controller:
@@ -200,6 +256,7 @@ class Controller:
         rate_limiter: RateLimiter | None = None,
         reconcile_timeout: float | None = None,
         registry: CollectorRegistry | None = None,
+        error_policy: ErrorPolicy = api_errors_expected,
     ) -> None:
         if workers < 1:
             raise ValueError("a controller needs at least one worker")
@@ -208,6 +265,8 @@ class Controller:
         self.informers = informers
         self.workers = workers
         self.reconcile_timeout = reconcile_timeout
+        self.error_policy = error_policy
+        self._handlers: list[_Handler] = []
         self.queue: WorkQueue[ObjectKey] = WorkQueue(name, rate_limiter=rate_limiter, registry=registry)
         self.primary: Any = None
         self._primary_ref: ResourceRef | None = None
@@ -229,25 +288,28 @@ class Controller:
         self,
         resource: ResourceRef,
         *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        predicate: Predicate | None = None,
+        predicate: Predicate | Predicates | None = None,
+        options: WatchOptions | None = None,
+        **fields: Any,
     ) -> Controller:
-        """The primary kind: its own key is enqueued."""
+        """The primary kind: its own key is enqueued.
+
+        The informer's options are ``options``, with any :class:`WatchOptions` field given as a keyword on top.
+        """
         if self.primary is not None:
             raise ValueError(f"controller {self.name} already has a primary kind")
         self._primary_ref = resource
-        self.primary = self.informers.get(resource, namespace=namespace, label_selector=label_selector)
-        self.primary.add_handler(_Handler(self.queue.add, lambda o: [ObjectKey.of(o)], predicate))
+        self.primary = _options(options, fields).informer(self.informers, resource)
+        self._add_handler(self.primary, lambda o: [ObjectKey.of(o)], predicate)
         return self
 
     def owns(
         self,
         resource: ResourceRef,
         *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        predicate: Predicate | None = None,
+        predicate: Predicate | Predicates | None = None,
+        options: WatchOptions | None = None,
+        **fields: Any,
     ) -> Controller:
         """A child kind: the key of its controller owner (when that owner is of the primary kind) is enqueued."""
         primary = self._primary_ref
@@ -260,23 +322,25 @@ class Controller:
                 return []
             return [ObjectKey(obj["metadata"].get("namespace") if primary.namespaced else None, ref["name"])]
 
-        return self.watches(
-            resource, owner_key, namespace=namespace, label_selector=label_selector, predicate=predicate
-        )
+        return self.watches(resource, owner_key, predicate=predicate, options=_options(options, fields))
 
     def watches(
         self,
         resource: ResourceRef,
         mapper: Mapper,
         *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        predicate: Predicate | None = None,
+        predicate: Predicate | Predicates | None = None,
+        options: WatchOptions | None = None,
+        **fields: Any,
     ) -> Controller:
         """Any kind: ``mapper(obj)`` names the primary keys to enqueue."""
-        informer = self.informers.get(resource, namespace=namespace, label_selector=label_selector)
-        informer.add_handler(_Handler(self.queue.add, mapper, predicate))
+        self._add_handler(_options(options, fields).informer(self.informers, resource), mapper, predicate)
         return self
+
+    def _add_handler(self, informer: Any, mapper: Mapper, predicate: Predicate | Predicates | None) -> None:
+        handler = _Handler(self.queue.add, mapper, Predicates.of(predicate))
+        self._handlers.append(handler)
+        informer.add_handler(handler)
 
     # ------------------------------------------------------------------ running
 
@@ -351,14 +415,15 @@ class Controller:
             except Exception as e:
                 self._m_errors.inc()
                 self._m_total["error"].inc()
-                if not isinstance(e, _EXPECTED):
+                expected = self.error_policy(e)
+                if not expected:
                     self._m_panics.inc()
                 self.queue.add_rate_limited(key)
                 log.warning(
                     "reconcile failed; retrying with backoff",
                     error=f"{type(e).__name__}: {e}",
                     requeues=self.queue.num_requeues(key),
-                    exc_info=not isinstance(e, _EXPECTED),
+                    exc_info=not expected,
                 )
             else:
                 self._handle(key, action)

@@ -520,7 +520,6 @@ def reconciler(etcd: Obj, leases: dict[str, str | None], job_obj: Obj | None = N
         kube=kube,
         config=CompactionControllerConfiguration(enabled=True, events_threshold=100),
         build_options=OPTS,
-        etcds=store({NAME: etcd}),
         jobs=store(jobs_objs),
         leases=store(lease_objs),
         metrics=compaction_metrics(registry),

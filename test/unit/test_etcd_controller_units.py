@@ -192,5 +192,53 @@ async def test_spec_reconcile_decision_reads_its_own_observed_generation_and_fin
         last = {"type": "Reconcile", "state": state}
         assert await r.should_reconcile_spec(_etcd_obj({"observedGeneration": 1, "lastOperation": last})) is True
     # The cache still shows the Etcd before our observedGeneration write landed: no second spec run.
-    r._observed["u-1"] = 1
-    assert await r.should_reconcile_spec(_etcd_obj({"lastOperation": succeeded})) is False
+    stale = {
+        **_etcd_obj({"lastOperation": succeeded}),
+        "metadata": {**_etcd_obj({})["metadata"], "resourceVersion": "7"},
+    }
+    written = _etcd_obj({"observedGeneration": 1, "lastOperation": succeeded})
+    key = ObjectKey("ns", "e")
+    r.expectations.wrote(key, stale, written)
+    assert await r.should_reconcile_spec(r.expectations.freshest(key, stale)) is False
+    assert r.expectations.freshest(key, written) is written  # the cache caught up: the tracker forgets
+    assert len(r.expectations) == 0
+
+
+class LiveKube:
+    """One Etcd whose /status is merge-patched for real, with resourceVersion preconditions."""
+
+    def __init__(self, etcd: dict[str, Any]) -> None:
+        self.etcd = etcd
+
+    async def merge_patch(self, res: Any, name: str, body: dict[str, Any], namespace: str, **_: Any) -> dict[str, Any]:
+        from druid.runtime.client import ApiError
+        from druid.runtime.statuswriter import apply_merge_patch
+
+        if body["metadata"]["resourceVersion"] != self.etcd["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "modified")
+        rv = str(int(self.etcd["metadata"]["resourceVersion"]) + 1)
+        self.etcd = {
+            "metadata": {**self.etcd["metadata"], "resourceVersion": rv},
+            "status": apply_merge_patch(self.etcd.get("status") or {}, body["status"]),
+        }
+        return self.etcd
+
+    async def get(self, res: Any, name: str, namespace: str) -> dict[str, Any]:
+        return self.etcd
+
+
+async def test_status_writer_merges_only_the_etcd_controllers_condition_types() -> None:
+    compaction = {"type": "LastSnapshotCompactionSucceeded", "status": "True", "reason": "None"}
+    ready = {"type": "Ready", "status": "True", "reason": "Quorate"}
+    live = {
+        "metadata": {"name": "e", "namespace": "ns", "resourceVersion": "2"},
+        "status": {"conditions": [compaction]},
+    }
+    kube = LiveKube(live)
+    stale = {"metadata": {**live["metadata"], "resourceVersion": "1"}, "status": {}}  # the cache lags
+    writer = StatusWriter(kube, stale, "run")  # type: ignore[arg-type]
+    await writer.patch_status({"conditions": [ready, {**compaction, "status": "False"}], "selector": "s"})
+    assert kube.etcd["status"] == {"conditions": [compaction, ready], "selector": "s"}, "sorted by type, theirs kept"
+    assert writer.superseded == ["1", "2"], "the cached and the conflicting version are both superseded"
+    await writer.patch_status({"conditions": None})  # no condition of its own any more
+    assert kube.etcd["status"]["conditions"] == [compaction]

@@ -8,8 +8,8 @@ Upstream filters every event of the controller through ``Or(snapshotRevisionChan
   ``active == 0`` and any of active/succeeded/failed/terminating/ready changed;
 - deletes and generic events never.
 
-The druid runtime enqueues every add and delete, so :class:`FilteredSource` wraps the informers handed to the
-``Controller`` builder and applies the filter to all three event types.
+:func:`predicates` gives the runtime's per-event-type filter for each watch (deletes and generic events never
+pass).
 
 Deviation (druid addition): Etcd events, which upstream never lets through, pass when they call for deleting the
 job (reconcile step 1): an added Etcd that is being deleted or has no backup store, an update that starts deletion
@@ -22,8 +22,8 @@ from typing import Any
 
 from druid.api import names
 from druid.controllers.compaction.status import ETCDS
-from druid.runtime.informer import EventHandler
-from druid.runtime.objects import JOBS, LEASES, Obj, ResourceRef, Tombstone
+from druid.runtime.controller import Predicates, never
+from druid.runtime.objects import JOBS, LEASES, Obj, ResourceRef
 
 _SNAPSHOT_LEASE_SUFFIXES = ("full-snap", "delta-snap")
 _JOB_STATUS_FIELDS = ("active", "succeeded", "failed", "terminating", "ready")
@@ -87,45 +87,11 @@ def passes_update(resource: ResourceRef, old: Obj, new: Obj) -> bool:
     return False
 
 
-class _FilteredHandler:
-    def __init__(self, resource: ResourceRef, inner: EventHandler) -> None:
-        self.resource, self.inner = resource, inner
-
-    def on_add(self, obj: Obj) -> None:
-        if passes_create(self.resource, obj):
-            self.inner.on_add(obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        if passes_update(self.resource, old, new):
-            self.inner.on_update(old, new)
-
-    def on_delete(self, obj: Obj | Tombstone) -> None:
-        return None  # deletes never pass
-
-
-class _FilteredInformer:
-    def __init__(self, resource: ResourceRef, inner: Any) -> None:
-        self.resource, self.inner = resource, inner
-
-    @property
-    def store(self) -> Any:
-        return self.inner.store
-
-    def add_handler(self, handler: EventHandler) -> None:
-        self.inner.add_handler(_FilteredHandler(self.resource, handler))
-
-
-class FilteredSource:
-    """An informer source for ``Controller`` whose informers deliver only the events passing the filter."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def get(
-        self,
-        resource: ResourceRef,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> _FilteredInformer:
-        return _FilteredInformer(resource, self.inner.get(resource, namespace, label_selector, field_selector))
+def predicates(resource: ResourceRef) -> Predicates:
+    """The event filter of the watch on ``resource``: creates and updates as above, deletes and generic never."""
+    return Predicates(
+        create=lambda obj: passes_create(resource, obj),
+        update=lambda old, new: passes_update(resource, old, new),
+        delete=never,
+        generic=never,
+    )

@@ -3,8 +3,13 @@
 1. Etcd gone ⇒ done. Being deleted or without ``spec.backup.store`` ⇒ foreground-delete ``<etcd>-compactor``
    (unless already deleting); done.
 2. Job present: deleting ⇒ requeue after 10 s; ``status.active > 0`` ⇒ jobs_current = 1, done; finished ⇒
-   jobs_current = 0, condition ``LastSnapshotCompactionSucceeded`` from its outcome (``outcome.py``), wait until
-   the Etcd cache shows it, metrics, foreground-delete the job, wait for its deletion marker, requeue after 10 s.
+   jobs_current = 0, condition ``LastSnapshotCompactionSucceeded`` from its outcome (``outcome.py``), metrics,
+   foreground-delete the job, requeue after 10 s.
+
+Read-your-writes: after writing the condition (and after deleting the job) the runtime's expectations tracker
+remembers what the caches must show; a reconcile that finds the Etcd cache not yet showing the condition, or
+the job cache still showing the deleted job, requeues after ``poll_interval`` instead of acting on old state
+(no worker waits for the cache). An expectation the cache does not meet within ``poll_timeout`` is dropped.
 3. No job: diff = delta − full snapshot lease revision (``spec.holderIdentity``); num_delta_events = diff.
 4. Last condition False with DeadlineExceeded/ErrorTriggeringFullSnapshot, or diff ≥ triggerFullSnapshotThreshold
    ⇒ full snapshot through backup-restore (``fullsnapshot.py``) and condition True/FullSnapshotTakenSuccessfully
@@ -25,10 +30,8 @@ Deviations (druid):
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +50,7 @@ from druid.controllers.compaction import outcome, status
 from druid.controllers.compaction.fullsnapshot import BackupRestoreError, take_full_snapshot
 from druid.controllers.compaction.metrics import CompactionMetrics
 from druid.runtime.client import ApiError, Kube
+from druid.runtime.expectations import Expectations
 from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ObjectKey
 from druid.runtime.reconcile import Action, TerminalError
 
@@ -58,8 +62,8 @@ _INT64_RANGE = (-(2**63), 2**63 - 1)
 
 @dataclass(frozen=True)
 class Timings:
-    poll_interval: float = 1.0  # cache polls after the status write and the job deletion
-    poll_timeout: float = 30.0
+    poll_interval: float = 1.0  # requeue delay while the caches lag behind the status write / the job deletion
+    poll_timeout: float = 30.0  # then the caches are trusted anyway
     requeue_after: float = 10.0  # after deleting a finished job, while a job is being deleted
 
 
@@ -68,8 +72,7 @@ class Deps:
     kube: Kube
     config: CompactionControllerConfiguration
     build_options: BuildOptions
-    etcds: Any  # informer stores: get(ObjectKey) -> Obj | None
-    jobs: Any
+    jobs: Any  # informer stores: get(ObjectKey) -> Obj | None
     leases: Any
     metrics: CompactionMetrics
     backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
@@ -95,12 +98,27 @@ def thresholds(etcd: Etcd, config: CompactionControllerConfiguration) -> tuple[i
     return events, full
 
 
+def _gone_or_deleting(job: Obj | None, uid: str | None) -> bool:
+    if job is None:
+        return True
+    return bool(job["metadata"].get("deletionTimestamp")) or job["metadata"].get("uid") != uid
+
+
+def expected_error(error: Exception) -> bool:
+    """The controller's error policy: API errors and failed backup-restore calls are normal operation."""
+    return isinstance(error, (ApiError, BackupRestoreError))
+
+
 class CompactionReconciler:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
+        ttl = deps.timings.poll_timeout
+        self._etcds: Expectations[ObjectKey] = Expectations(ttl)
+        self._jobs: Expectations[ObjectKey] = Expectations(ttl)
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
+            self._etcds.forget(key)
             return Action.done()
         try:
             etcd = Etcd.model_validate(obj)
@@ -109,9 +127,16 @@ class CompactionReconciler:
         if etcd.metadata.deletion_timestamp or not etcd.backup_store_enabled:
             await self._delete_job(etcd)
             return Action.done()
-        job = self.d.jobs.get(ObjectKey(etcd.namespace, jobs.job_name(etcd)))
+        if self._etcds.stale(key, obj):
+            log.info("the Etcd cache does not show the compaction condition yet; looking again shortly")
+            return Action.requeue(self.d.timings.poll_interval)
+        job_key = ObjectKey(etcd.namespace, jobs.job_name(etcd))
+        job = self.d.jobs.get(job_key)
+        if self._jobs.stale(job_key, job):
+            log.info("the job cache still shows the deleted compaction job; looking again shortly")
+            return Action.requeue(self.d.timings.poll_interval)
         if job is not None:
-            return await self._existing_job(etcd, job)
+            return await self._existing_job(etcd, job, obj)
         diff = self._revision_diff(etcd)
         if diff is None:
             return Action.done()
@@ -133,7 +158,7 @@ class CompactionReconciler:
             log.info("deleting compaction job", job=job["metadata"]["name"])
             await self.d.kube.delete(JOBS, job["metadata"]["name"], etcd.namespace, propagation="Foreground")
 
-    async def _existing_job(self, etcd: Etcd, job: Obj) -> Action:
+    async def _existing_job(self, etcd: Etcd, job: Obj, cached: Obj) -> Action:
         meta, ns = job["metadata"], etcd.namespace
         if meta.get("deletionTimestamp"):
             log.info("compaction job is being deleted; waiting", job=meta["name"])
@@ -149,11 +174,11 @@ class CompactionReconciler:
         result = outcome.outcome(job, pod, self.d.now())
         cond = status.job_condition(job, result)
         log.info("compaction job finished", job=meta["name"], reason=cond["reason"], job_reason=result.job_reason)
-        await status.write(self.d.kube, ns, etcd.name, cond)
-        await self._poll(lambda: status.shows(self.d.etcds.get(ObjectKey(ns, etcd.name)), cond), "condition")
+        await status.write(self.d.kube, ns, etcd.name, cond, etcd=cached)
+        self._etcds.expect(ObjectKey(ns, etcd.name), lambda o: status.shows(o, cond))
         self.d.metrics.job_finished(ns, result)
         await self.d.kube.delete(JOBS, meta["name"], ns, propagation="Foreground", uid=meta.get("uid"))
-        await self._poll(lambda: self._job_gone_or_deleting(ObjectKey(ns, meta["name"])), "job deletion marker")
+        self._jobs.expect(ObjectKey(ns, meta["name"]), lambda cached: _gone_or_deleting(cached, meta.get("uid")))
         return Action.requeue(self.d.timings.requeue_after)
 
     async def _first_pod(self, job: Obj) -> Obj | None:
@@ -162,10 +187,6 @@ class CompactionReconciler:
         pods = await self.d.kube.list(PODS, meta["namespace"], label_selector=selector)
         items = pods.get("items") or []
         return items[0] if items else None
-
-    def _job_gone_or_deleting(self, key: ObjectKey) -> bool:
-        job = self.d.jobs.get(key)
-        return job is None or bool(job["metadata"].get("deletionTimestamp"))
 
     def _revision_diff(self, etcd: Etcd) -> int | None:
         revisions = []
@@ -195,7 +216,7 @@ class CompactionReconciler:
         except ApiError as e:
             log.warning("could not update the compaction condition after a full snapshot", error=str(e))
             raise error or e from None
-        await self._poll(lambda: status.shows(self.d.etcds.get(ObjectKey(ns, name)), cond), "condition")
+        self._etcds.expect(ObjectKey(ns, name), lambda o: status.shows(o, cond))
         if error is not None:
             raise error
         log.info("full snapshot taken")
@@ -222,12 +243,3 @@ class CompactionReconciler:
             return None
         secret = await self.d.kube.get(SECRETS, backup_store.secret_ref.name or "", etcd.namespace)
         return vol.local_host_path(secret)
-
-    async def _poll(self, done: Callable[[], bool], what: str) -> None:
-        """Wait (checking at once, then every poll_interval) until ``done()``; give up quietly at poll_timeout."""
-        deadline = time.monotonic() + self.d.timings.poll_timeout
-        while not done():
-            if time.monotonic() >= deadline:
-                log.info("timed out waiting for the cache; proceeding", waiting_for=what)
-                return
-            await asyncio.sleep(self.d.timings.poll_interval)

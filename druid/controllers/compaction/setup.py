@@ -17,8 +17,8 @@ from druid.components.base import BuildOptions
 from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.compaction.metrics import compaction_metrics
-from druid.controllers.compaction.predicates import FilteredSource
-from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings
+from druid.controllers.compaction.predicates import predicates
+from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, Timings, expected_error
 from druid.controllers.compaction.status import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.controller import Controller
@@ -58,7 +58,6 @@ def make_compaction_controller(
         kube=kube,
         config=cfg,
         build_options=build_options or components_options(config),
-        etcds=informers.get(ETCDS, namespace).store,
         jobs=informers.get(JOBS, namespace, JOB_SELECTOR).store,
         leases=informers.get(LEASES, namespace, LEASE_SELECTOR).store,
         metrics=compaction_metrics(registry),
@@ -68,14 +67,15 @@ def make_compaction_controller(
     controller = Controller(
         CONTROLLER_NAME,
         CompactionReconciler(deps),
-        FilteredSource(informers),
+        informers,
         workers=cfg.concurrent_syncs,
         rate_limiter=rate_limiter,
         registry=registry,
+        error_policy=expected_error,
     )
-    controller.for_(ETCDS, namespace=namespace)
-    controller.owns(LEASES, namespace=namespace, label_selector=LEASE_SELECTOR)
-    controller.owns(JOBS, namespace=namespace, label_selector=JOB_SELECTOR)
+    controller.for_(ETCDS, namespace=namespace, predicate=predicates(ETCDS))
+    controller.owns(LEASES, namespace=namespace, label_selector=LEASE_SELECTOR, predicate=predicates(LEASES))
+    controller.owns(JOBS, namespace=namespace, label_selector=JOB_SELECTOR, predicate=predicates(JOBS))
     return controller
 
 

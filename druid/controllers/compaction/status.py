@@ -1,8 +1,9 @@
 """The Etcd condition ``LastSnapshotCompactionSucceeded`` (upstream ``status_compaction.go``).
 
-Written with a status **Update** (PUT ``/status`` of a freshly read Etcd, retried on conflict):
-``lastUpdateTime`` is always now; ``lastTransitionTime`` moves only when status or reason change; other
-conditions are left as they are.
+Written through the runtime's status writer (a merge patch of ``/status`` guarded by the resourceVersion,
+computed again from the live Etcd on conflict): the compaction controller owns this one condition type and
+merges only it into the live list, so the Etcd controller's conditions and lastOperation are never touched.
+``lastUpdateTime`` is always now; ``lastTransitionTime`` moves only when status or reason change.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from druid.api import constants as c
 from druid.api.common import now as wire_now
 from druid.api.resources import ETCDS
 from druid.controllers.compaction.outcome import Outcome
-from druid.runtime.client import ApiError, Kube
+from druid.runtime.client import Kube
 from druid.runtime.objects import Obj
+from druid.runtime.statuswriter import update_status
 
 TYPE = c.CONDITION_LAST_SNAPSHOT_COMPACTION_SUCCEEDED
 RETRY_SUFFIX = ", Compaction will be retried"
 _FULL_SNAPSHOT_RETRIGGER = (c.REASON_DEADLINE_EXCEEDED, c.REASON_ERROR_TRIGGERING_FULL_SNAPSHOT)
-CONFLICT_RETRIES = 5
 
 Condition = dict[str, Any]
 
@@ -86,15 +87,22 @@ def with_condition(conditions: list[Condition], cond: Condition, now: str) -> li
     return out
 
 
-async def write(kube: Kube, namespace: str, name: str, cond: Condition, now: Callable[[], str] = wire_now) -> Obj:
-    """Set ``cond`` on the Etcd through its status subresource (read fresh, Update, retry on conflict)."""
-    for attempt in range(CONFLICT_RETRIES):
+async def write(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    cond: Condition,
+    now: Callable[[], str] = wire_now,
+    *,
+    etcd: Obj | None = None,
+) -> Obj:
+    """Set ``cond`` on the Etcd; ``etcd`` is the copy to start from (e.g. the cached one), else it is read."""
+    if etcd is None:
         etcd = await kube.get(ETCDS, name, namespace)
-        status = etcd.setdefault("status", {})
-        status["conditions"] = with_condition(status.get("conditions") or [], cond, now())
-        try:
-            return await kube.replace(ETCDS, etcd, subresource="status")
-        except ApiError as e:
-            if not e.conflict or attempt == CONFLICT_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+    stamp = now()
+
+    def desired(live: Obj) -> dict[str, Any]:
+        status: dict[str, Any] = live.get("status") or {}
+        return {**status, "conditions": with_condition(status.get("conditions") or [], cond, stamp)}
+
+    return await update_status(kube, ETCDS, etcd, desired)

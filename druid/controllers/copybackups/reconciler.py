@@ -5,7 +5,8 @@
   finalizer ``druid.gardener.cloud/etcd-druid`` is removed.
 - Otherwise: add the finalizer; if the Job exists only refresh the status, else build and create it. The Job
   is never updated: a changed spec does not change a created Job.
-- Status (merge patch on ``/status`` locked to the resourceVersion): ``observedGeneration``; ``conditions``
+- Status (the runtime status writer: merge patch on ``/status`` locked to the resourceVersion, computed again
+  from the live task on conflict): ``observedGeneration``; ``conditions``
   copied from the Job's (``Complete`` → ``Succeeded``, ``Failed`` → ``Failed``; ``lastUpdateTime`` from
   ``lastProbeTime``), removed while there is no Job; ``lastError`` = the error met, removed on success. A
   status equal to the current one is not written.
@@ -28,8 +29,11 @@ from druid.components import statefulset_volumes as vol
 from druid.config.images import Images
 from druid.controllers.copybackups import job as builder
 from druid.runtime.client import ApiError, Kube
+from druid.runtime.finalizers import ensure_finalizer, remove_finalizer
 from druid.runtime.objects import JOBS, SECRETS, Obj, ObjectKey
+from druid.runtime.reader import CachedReader
 from druid.runtime.reconcile import Action
+from druid.runtime.statuswriter import update_status
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +82,7 @@ def desired_status(task: Obj, job: Obj | None, error: str | None) -> dict[str, A
 class CopyBackupsReconciler:
     def __init__(self, kube: Kube, jobs: JobStore, images: Images) -> None:
         self.kube = kube
-        self.jobs = jobs
+        self.jobs = CachedReader(kube, JOBS, jobs)
         self.images = images
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
@@ -86,7 +90,7 @@ class CopyBackupsReconciler:
             return Action.done()
         if obj["metadata"].get("deletionTimestamp"):
             return await self._delete(key, obj)
-        task = await self._set_finalizer(key, obj, add=True)
+        task = await ensure_finalizer(self.kube, COPY_BACKUPS_TASKS, obj, c.FINALIZER_ETCD)
         job: Obj | None = None
         error: Exception | None = None
         try:
@@ -109,7 +113,7 @@ class CopyBackupsReconciler:
         try:
             job = await self._get_job(key)
             if job is None:
-                await self._set_finalizer(key, task, add=False)
+                await remove_finalizer(self.kube, COPY_BACKUPS_TASKS, task, c.FINALIZER_ETCD)
                 return Action.done()
             if not job["metadata"].get("deletionTimestamp"):
                 log.info("deleting job", job=job["metadata"]["name"])
@@ -125,21 +129,9 @@ class CopyBackupsReconciler:
 
     # ------------------------------------------------------------------ steps
 
-    async def _set_finalizer(self, key: ObjectKey, task: Obj, *, add: bool) -> Obj:
-        meta = task["metadata"]
-        finalizers = list(meta.get("finalizers") or ())
-        if (c.FINALIZER_ETCD in finalizers) == add:
-            return task
-        finalizers = [*finalizers, c.FINALIZER_ETCD] if add else [f for f in finalizers if f != c.FINALIZER_ETCD]
-        body = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]}}
-        return await self.kube.merge_patch(COPY_BACKUPS_TASKS, key.name, body, key.namespace)
-
     async def _get_job(self, key: ObjectKey) -> Obj | None:
-        name = names.copy_backups_job_name(key.name)
-        cached = self.jobs.get(ObjectKey(key.namespace, name))
-        if cached is not None:
-            return cached
-        return await self.kube.get_or_none(JOBS, name, key.namespace)  # not (yet) cached, or not labelled by druid
+        # a miss: not (yet) cached, or not labelled by druid
+        return await self.jobs.get(ObjectKey(key.namespace, names.copy_backups_job_name(key.name)))
 
     async def _host_path(self, key: ObjectKey, spec: StoreSpec, prefix: str) -> str | None:
         """The Local buckets directory from the store secret; for other providers check they can be built."""
@@ -172,15 +164,8 @@ class CopyBackupsReconciler:
 
     async def _update_status(self, key: ObjectKey, task: Obj, job: Obj | None, error: Exception | None) -> None:
         message = None if error is None else (error.message if isinstance(error, ApiError) else str(error))
-        status = desired_status(task, job, message)
-        current = task.get("status") or {}
-        if status == current:
-            return
-        patch: dict[str, Any] = {k: v for k, v in status.items() if current.get(k) != v}
-        patch.update({k: None for k in current if k not in status})
-        body = {"metadata": {"resourceVersion": task["metadata"]["resourceVersion"]}, "status": patch}
         try:
-            await self.kube.merge_patch(COPY_BACKUPS_TASKS, key.name, body, key.namespace, subresource="status")
+            await update_status(self.kube, COPY_BACKUPS_TASKS, task, lambda live: desired_status(live, job, message))
         except ApiError as e:
             if not e.not_found:
                 raise

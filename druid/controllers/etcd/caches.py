@@ -9,8 +9,9 @@
 - Secrets: all namespaces but metadata-only (PartialObjectMetadata: no data is ever transferred or cached),
   trimmed to name, UID, resourceVersion, finalizers and deletion state.
 
-:class:`CacheSource` is the ``InformerFactory`` view both controllers build on: it hands out these informers
-with the right options whoever asks first, so the ``Controller`` builder (``for_``/``watches``) gets them too.
+:func:`options` names each watch's informer options explicitly (the managed kinds come from the component
+registry); the ``Controller`` builder (``for_``/``watches``) and :class:`CacheSource` both use them, so the
+controllers sharing an informer ask for it with the same options.
 """
 
 from __future__ import annotations
@@ -18,29 +19,15 @@ from __future__ import annotations
 from typing import Any
 
 from druid.api import constants as c
+from druid.components import registry
 from druid.components.sync import FIELD_MANAGER
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.secrets import ensure_index
-from druid.runtime.client import METADATA_ONLY
+from druid.runtime.controller import WatchOptions
 from druid.runtime.informer import InformerFactory, SharedInformer
-from druid.runtime.objects import (
-    CONFIGMAPS,
-    LEASES,
-    PDBS,
-    PODS,
-    PVCS,
-    ROLEBINDINGS,
-    ROLES,
-    SECRETS,
-    SERVICEACCOUNTS,
-    SERVICES,
-    STATEFULSETS,
-    Obj,
-    ResourceRef,
-)
+from druid.runtime.objects import PODS, PVCS, SECRETS, Obj, ResourceRef
 
 MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.LABEL_MANAGED_BY_VALUE}"
-MANAGED_KINDS = (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, LEASES, PDBS, SERVICES, CONFIGMAPS, STATEFULSETS)
 _META_KEEP = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "deletionTimestamp")
 _SECRET_META_KEEP = ("name", "namespace", "uid", "resourceVersion", "finalizers", "deletionTimestamp")
 
@@ -76,8 +63,24 @@ def slim_pvc(pvc: Obj) -> Obj:
     }
 
 
+MANAGED_KINDS = registry.managed_resources()
+
+
+def options(resource: ResourceRef, namespace: str | None = None) -> WatchOptions:
+    """The informer options druid uses for ``resource`` (see the module docstring)."""
+    if resource == SECRETS:
+        return WatchOptions(namespace, transform=slim_secret, metadata_only=True)
+    if resource == PODS:
+        return WatchOptions(namespace, MANAGED_SELECTOR, transform=slim_pod)
+    if resource == PVCS:
+        return WatchOptions(namespace, MANAGED_SELECTOR, transform=slim_pvc)
+    if resource in MANAGED_KINDS:
+        return WatchOptions(namespace, MANAGED_SELECTOR, keep_managed_fields=FIELD_MANAGER)
+    return WatchOptions(namespace)
+
+
 class CacheSource:
-    """An ``InformerFactory`` view creating druid's informers with their scope and options.
+    """The informers druid's controllers share, created with their scope and options whoever asks first.
 
     ``namespace`` confines every informer to one namespace (tests run several operators side by side).
     """
@@ -86,36 +89,20 @@ class CacheSource:
         self.factory = factory
         self.namespace = namespace
 
-    def get(
-        self,
-        resource: ResourceRef,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> SharedInformer:
-        namespace = namespace or self.namespace
-        if resource == SECRETS:
-            return self.factory.get(
-                resource, namespace, label_selector, field_selector, slim_secret, accept=METADATA_ONLY
-            )
-        if resource in MANAGED_KINDS and label_selector == MANAGED_SELECTOR:
-            return self.factory.get(
-                resource, namespace, label_selector, field_selector, keep_managed_fields=FIELD_MANAGER
-            )
-        if resource == PODS and label_selector == MANAGED_SELECTOR:
-            return self.factory.get(resource, namespace, label_selector, field_selector, slim_pod)
-        if resource == PVCS and label_selector == MANAGED_SELECTOR:
-            return self.factory.get(resource, namespace, label_selector, field_selector, slim_pvc)
-        informer = self.factory.get(resource, namespace, label_selector, field_selector)
+    def options(self, resource: ResourceRef) -> WatchOptions:
+        return options(resource, self.namespace)
+
+    def informer(self, resource: ResourceRef) -> SharedInformer:
+        informer: SharedInformer = self.options(resource).informer(self.factory, resource)
         if resource == ETCDS:
             ensure_index(informer)
         return informer
 
     def managed(self, resource: ResourceRef) -> SharedInformer:
-        return self.get(resource, label_selector=MANAGED_SELECTOR)
+        return self.informer(resource)
 
     def secrets(self) -> SharedInformer:
-        return self.get(SECRETS)
+        return self.informer(SECRETS)
 
     def etcds(self) -> SharedInformer:
-        return self.get(ETCDS)
+        return self.informer(ETCDS)

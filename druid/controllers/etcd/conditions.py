@@ -83,16 +83,14 @@ def check_all_members_ready(members: Sequence[Mapping[str, Any]], replicas: int,
     return Result(t, _T, "AllMembersReady", "All members are ready")
 
 
-def _statefulset_unknown(t: str, etcd_name: str, error: str | None) -> Result:
-    if error is not None:
-        return Result(t, _U, "UnableToFetchStatefulSet", f"Unable to fetch StatefulSet for etcd: {error}")
+def _statefulset_not_found(t: str, etcd_name: str) -> Result:
     return Result(t, _U, "StatefulSetNotFound", f"StatefulSet {etcd_name} not found for etcd")
 
 
-def check_all_members_updated(etcd_name: str, sts: Mapping[str, Any] | None, error: str | None) -> Result:
+def check_all_members_updated(etcd_name: str, sts: Mapping[str, Any] | None) -> Result:
     t = c.CONDITION_ALL_MEMBERS_UPDATED
-    if sts is None or error is not None:
-        return _statefulset_unknown(t, etcd_name, error)
+    if sts is None:
+        return _statefulset_not_found(t, etcd_name)
     status, spec = sts.get("status") or {}, sts.get("spec") or {}
     if (
         status.get("observedGeneration", 0) == (sts.get("metadata") or {}).get("generation", 0)
@@ -106,12 +104,11 @@ def check_all_members_updated(etcd_name: str, sts: Mapping[str, Any] | None, err
 def check_data_volumes_ready(
     etcd_name: str,
     sts: Mapping[str, Any] | None,
-    error: str | None,
     pvc_warnings: Mapping[str, Sequence[Mapping[str, Any]]] | None,
 ) -> Result:
     t = c.CONDITION_DATA_VOLUMES_READY
-    if sts is None or error is not None:
-        return _statefulset_unknown(t, etcd_name, error)
+    if sts is None:
+        return _statefulset_not_found(t, etcd_name)
     meta = sts.get("metadata") or {}
     namespace, key = meta.get("namespace", ""), f"{meta.get('namespace', '')}/{meta.get('name', '')}"
     if pvc_warnings is None:

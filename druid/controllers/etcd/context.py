@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from druid.api import constants as c
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
-from druid.controllers.etcd.events import EventRecorder
 from druid.controllers.etcd.operation import StatusWriter
 from druid.controllers.etcd.status import MemberThresholds
+from druid.runtime import finalizers
 from druid.runtime.client import Kube
+from druid.runtime.events import EventRecorder
 from druid.runtime.objects import Obj, ResourceRef
 
 CONTROLLER_NAME = "etcd-controller"
@@ -58,4 +59,4 @@ class Run:
         return SyncContext(d.kube, d.caches, d.memo, d.field_manager, before_write=before_write)
 
     def has_finalizer(self) -> bool:
-        return c.FINALIZER_ETCD in (self.etcd["metadata"].get("finalizers") or ())
+        return finalizers.has_finalizer(self.etcd, c.FINALIZER_ETCD)

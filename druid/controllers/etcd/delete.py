@@ -17,11 +17,13 @@ import asyncio
 import structlog
 
 from druid.api import constants as c
+from druid.api.resources import ETCDS
 from druid.components import registry
 from druid.components.errors import DruidError
 from druid.components.sync import existing_names, trigger_delete
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.operation import StepResult
+from druid.runtime import finalizers
 from druid.runtime.client import ApiError
 from druid.runtime.reconcile import Action
 
@@ -32,13 +34,9 @@ log = structlog.get_logger(__name__)
 
 
 async def remove_finalizer(run: Run) -> None:
-    meta = run.etcd["metadata"]
-    finalizers = [f for f in meta.get("finalizers") or () if f != c.FINALIZER_ETCD]
-    try:
-        await run.status.patch_metadata({"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]})
-    except ApiError as e:
-        if not e.not_found:
-            raise
+    removed = await finalizers.remove_finalizer(run.deps.kube, ETCDS, run.etcd, c.FINALIZER_ETCD)
+    if removed is not None:
+        run.status.wrote(removed)
 
 
 async def reconcile_delete(run: Run) -> Action:

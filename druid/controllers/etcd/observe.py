@@ -58,7 +58,6 @@ async def observe(run: Run) -> Observed:
     return Observed(
         etcd,
         sts,
-        None,
         members,
         snapshots,
         pods,

@@ -22,10 +22,12 @@ import structlog
 from druid.api import constants as c
 from druid.api.resources import ETCDS
 from druid.components.errors import DruidError
+from druid.controllers.etcd.conditions import MANAGED_TYPES
 from druid.gocompat.duration import format_seconds
 from druid.runtime.client import Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj
+from druid.runtime.statuswriter import apply_merge_patch, merge_conditions, update_status
 
 # Error codes of the controller itself (components have their own, see components.*.ERROR_CODES)
 ERR_INVALID_SPEC = "ERR_INVALID_SPEC"  # the Etcd does not parse; nothing is written
@@ -69,13 +71,19 @@ class StepResult:
 
 
 class StatusWriter:
-    """Merge-patches an Etcd's ``/status`` and keeps the freshest copy of the Etcd it has seen."""
+    """The Etcd controller's writes to an Etcd, keeping the freshest copy of the Etcd it has seen.
+
+    ``/status`` goes through the runtime's resourceVersion-guarded writer (retried on conflict against the
+    live object); of ``conditions`` only the types this controller owns (``conditions.MANAGED_TYPES``) are
+    merged into the live list, so a condition another controller wrote (compaction's) is never erased.
+    """
 
     def __init__(self, kube: Kube, etcd: Obj, run_id: str) -> None:
         self.kube = kube
         self.etcd = etcd
         self.run_id = run_id
         self.writes = 0
+        self.superseded: list[str] = []  # resourceVersions replaced by this writer's writes (read-your-writes)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -86,14 +94,36 @@ class StatusWriter:
         return meta["name"], meta["namespace"]
 
     async def patch_status(self, patch: dict[str, Any]) -> None:
-        name, namespace = self._name()
-        self.etcd = await self.kube.merge_patch(ETCDS, name, {"status": patch}, namespace, subresource="status")
-        self.writes += 1
-        log.debug("patched status", fields=sorted(patch))
+        """Apply the merge patch ``patch`` to the live ``/status`` (owned condition types only)."""
+
+        def desired(etcd: Obj) -> dict[str, Any]:
+            live = etcd.get("status") or {}
+            out: dict[str, Any] = apply_merge_patch(live, patch)
+            if "conditions" in patch:
+                mine = patch["conditions"] or ()
+                out["conditions"] = merge_conditions(live.get("conditions"), MANAGED_TYPES, mine, sort=True)
+                if not out["conditions"]:
+                    del out["conditions"]
+            return out
+
+        replaced: list[str] = []
+        written = await update_status(self.kube, ETCDS, self.etcd, desired, superseded=replaced)
+        if written is not self.etcd:
+            self.superseded += replaced
+            self.etcd = written
+            self.writes += 1
+            log.debug("patched status", fields=sorted(patch))
 
     async def patch_metadata(self, patch: dict[str, Any]) -> None:
         name, namespace = self._name()
-        self.etcd = await self.kube.merge_patch(ETCDS, name, {"metadata": patch}, namespace)
+        self.wrote(await self.kube.merge_patch(ETCDS, name, {"metadata": patch}, namespace))
+
+    def wrote(self, etcd: Obj) -> None:
+        """``etcd`` is the Etcd as a write by this controller returned it."""
+        rv = self.etcd["metadata"].get("resourceVersion")
+        if rv:
+            self.superseded.append(rv)
+        self.etcd = etcd
         self.writes += 1
 
     async def record(self, op_type: str, state: str, description: str, errors: list[DruidError] | None = None) -> None:

@@ -31,16 +31,19 @@ from druid.api.etcd import Etcd
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd import delete
 from druid.controllers.etcd.context import Deps, Run
-from druid.controllers.etcd.events import REASON_SPEC_RECONCILIATION_SKIPPED
 from druid.controllers.etcd.observe import reconcile_status
 from druid.controllers.etcd.operation import ERR_INVALID_SPEC, StepResult
 from druid.controllers.etcd.spec import reconcile_spec
 from druid.runtime.client import ApiError
+from druid.runtime.expectations import Expectations
 from druid.runtime.objects import Obj, ObjectKey
 from druid.runtime.reconcile import Action
 
 log = structlog.get_logger(__name__)
 RECONCILE = c.OPERATION_TYPE_RECONCILE
+REASON_SPEC_RECONCILIATION_SKIPPED = "SpecReconciliationSkipped"
+"""The only Event druid emits: a Warning (source ``etcd-controller``) on every reconcile while the suspend
+annotation is present."""
 
 
 def invalid_spec_error(error: ValidationError) -> DruidError:
@@ -58,18 +61,25 @@ def action_for(result: StepResult) -> Action:
 class EtcdReconciler:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        # uid → the generation this process recorded as observedGeneration. The informer cache can lag
-        # behind our own status write; without this a reconcile right after the first one would see
-        # observedGeneration unset and run the spec reconcile again (read-your-writes for that one field).
-        self._observed: dict[str, int] = {}
+        # Read-your-writes: the informer cache can lag behind this controller's own writes (a reconcile right
+        # after the first one would see observedGeneration unset and run the spec reconcile again); while the
+        # cache shows a version this controller replaced, the reconcile starts from the object it wrote last.
+        self.expectations: Expectations[ObjectKey] = Expectations()
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
+            self.expectations.forget(key)
             return Action.done()
-        if obj["metadata"].get("deletionTimestamp"):
-            self._observed.pop(obj["metadata"].get("uid", ""), None)
+        obj = self.expectations.freshest(key, obj)
         run_id = structlog.contextvars.get_contextvars().get("reconcile_id", "")
         run = Run(self.deps, obj, run_id)
+        try:
+            return await self._reconcile(run, obj)
+        finally:
+            for rv in run.status.superseded:
+                self.expectations.wrote(key, rv, run.etcd)
+
+    async def _reconcile(self, run: Run, obj: Obj) -> Action:
         if obj["metadata"].get("deletionTimestamp"):
             return await delete.reconcile_delete(run)
 
@@ -110,10 +120,7 @@ class EtcdReconciler:
         status = obj.get("status") or {}
         if facts.reconciliation_in_progress(obj):
             return True
-        observed = status.get("observedGeneration")
-        if observed is None:
-            observed = self._observed.get(obj["metadata"].get("uid", ""))
-        return observed is None
+        return status.get("observedGeneration") is None
 
     async def complete_reconcile(self, run: Run) -> StepResult | None:
         """observedGeneration, then the operation annotations; None when done, else the recorded failure."""
@@ -121,7 +128,6 @@ class EtcdReconciler:
             generation = run.etcd["metadata"].get("generation")
             if run.status.status.get("observedGeneration") != generation:
                 await run.status.patch_status({"observedGeneration": generation})
-            self._observed[run.etcd["metadata"].get("uid", "")] = generation
             keys = facts.reconcile_annotation_keys(run.etcd)
             if keys:
                 await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})

@@ -13,21 +13,25 @@ from druid.components.base import BuildOptions
 from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
-from druid.controllers.etcd.caches import MANAGED_KINDS, MANAGED_SELECTOR, CacheSource
+from druid.controllers.etcd.caches import MANAGED_KINDS, CacheSource
 from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
-from druid.controllers.etcd.events import EventRecorder
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.reconciler import EtcdReconciler
-from druid.controllers.etcd.secrets import etcds_referencing
+from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime.client import Kube
-from druid.runtime.controller import Controller
-from druid.runtime.informer import FuncHandler, InformerFactory
+from druid.runtime.controller import Controller, Predicates
+from druid.runtime.events import EventRecorder
+from druid.runtime.informer import InformerFactory
 from druid.runtime.manager import Manager
-from druid.runtime.objects import LEASES, PODS, PVCS, STATEFULSETS, Obj, Tombstone
+from druid.runtime.objects import LEASES, PODS, PVCS, SECRETS, STATEFULSETS, Obj, ObjectKey
 from druid.runtime.ratelimit import ItemExponentialFailureRateLimiter
 
 RATE_LIMIT_BASE = 0.01
+
+
+def _never_update(old: Obj, new: Obj) -> bool:
+    return False
 
 
 def make_etcd_controller(
@@ -48,11 +52,10 @@ def make_etcd_controller(
     cfg = config.controllers.etcd
     source = CacheSource(informers, namespace)
     caches = {res: source.managed(res).store for res in (*MANAGED_KINDS, PODS, PVCS)}
-    secrets = source.secrets()
     deps = Deps(
         kube=kube,
         caches=caches,
-        secrets=secrets.store,
+        secrets=source.secrets().store,
         build_options=build_options or components_options(config),
         events=EventRecorder(kube, CONTROLLER_NAME),
         status_sync_period=cfg.etcd_status_sync_period,
@@ -66,31 +69,32 @@ def make_etcd_controller(
     controller = Controller(
         CONTROLLER_NAME,
         EtcdReconciler(deps),
-        source,
+        informers,
         workers=cfg.concurrent_syncs,
         rate_limiter=ItemExponentialFailureRateLimiter(RATE_LIMIT_BASE, cfg.etcd_status_sync_period),
         registry=registry,
     )
-    controller.for_(ETCDS, predicate=predicate.etcd_predicate(cfg.enable_etcd_spec_auto_reconcile))
-    controller.watches(STATEFULSETS, predicate.etcd_of, label_selector=MANAGED_SELECTOR)
+    opts = source.options
+    controller.for_(ETCDS, predicate=predicate.etcd_predicate(cfg.enable_etcd_spec_auto_reconcile), options=opts(ETCDS))
+    ensure_index(controller.primary)
+    controller.watches(STATEFULSETS, predicate.etcd_of, options=opts(STATEFULSETS))
     controller.watches(
         LEASES,
         predicate.etcd_of,
-        label_selector=MANAGED_SELECTOR,
+        options=opts(LEASES),
         predicate=predicate.lease_predicate(cfg.etcd_member.unknown_threshold, deps.now),
     )
-    controller.watches(PODS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pod_predicate)
-    controller.watches(PVCS, predicate.etcd_of, label_selector=MANAGED_SELECTOR, predicate=predicate.pvc_predicate)
+    controller.watches(PODS, predicate.etcd_of, options=opts(PODS), predicate=predicate.pod_predicate)
+    controller.watches(PVCS, predicate.etcd_of, options=opts(PVCS), predicate=predicate.pvc_predicate)
 
     etcd_store = controller.primary.store
 
-    def secret_event(obj: Obj | Tombstone) -> None:
-        secret = obj.last_known if isinstance(obj, Tombstone) else obj
+    def referencing_etcds(secret: Obj) -> list[ObjectKey]:
         meta = secret.get("metadata") or {}
-        for key in etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or ""):
-            controller.queue.add(key)
+        return etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or "")
 
-    secrets.add_handler(FuncHandler(add=secret_event, delete=secret_event))  # existence is what matters
+    # a Secret's existence is what matters: creates and deletes pass, updates do not
+    controller.watches(SECRETS, referencing_etcds, options=opts(SECRETS), predicate=Predicates(update=_never_update))
     return controller
 
 

@@ -18,6 +18,7 @@ import structlog
 
 from druid.api import constants as c
 from druid.api.etcd import Etcd
+from druid.api.resources import ETCDS
 from druid.components import registry
 from druid.components.errors import DruidError, RequeueAfter
 from druid.components.sync import SyncContext, sync, trigger_delete
@@ -25,6 +26,7 @@ from druid.controllers.etcd import statefulset
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.operation import StepResult, duration_text
 from druid.controllers.etcd.plan import Plan, make_plan, missing_secrets_error
+from druid.runtime import finalizers
 from druid.runtime.client import ApiError
 
 log = structlog.get_logger(__name__)
@@ -35,9 +37,8 @@ async def ensure_finalizer(ctx: SyncContext, run: Run) -> None:
     if run.has_finalizer():
         return
     await ctx.writing(f"add finalizer {c.FINALIZER_ETCD}")
-    meta = run.etcd["metadata"]  # after the write hook: the freshest copy
-    finalizers = [*(meta.get("finalizers") or ()), c.FINALIZER_ETCD]
-    await run.status.patch_metadata({"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]})
+    # after the write hook: the freshest copy
+    run.status.wrote(await finalizers.ensure_finalizer(run.deps.kube, ETCDS, run.etcd, c.FINALIZER_ETCD))
 
 
 async def _steps(run: Run, etcd: Etcd, plan: Plan, ctx: SyncContext) -> StepResult:

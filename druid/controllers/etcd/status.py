@@ -18,9 +18,6 @@ Other deliberate deviations (the rest are in ``conditions``):
 * When the StatefulSet is missing (or not controlled by this Etcd), upstream zeroes ``currentReplicas`` and
   ``readyReplicas`` but leaves ``replicas`` (the scale subresource's status) at its old value; it is
   dropped here as well, since no replicas exist.
-* When reading the StatefulSet failed, upstream aborts the whole status update; here AllMembersUpdated and
-  DataVolumesReady say Unknown/UnableToFetchStatefulSet and the mirrored StatefulSet fields keep their
-  last values (nothing is known about them), while members and the other conditions are still updated.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from druid.controllers.etcd.members import (
     pod_name_for_lease,
 )
 from druid.runtime.clock import rfc3339
+from druid.runtime.statuswriter import merge_patch_diff
 
 __all__ = ["OWNED_FIELDS", "MemberThresholds", "Observed", "compute_status", "merge_patch", "status_changed"]
 
@@ -56,14 +54,12 @@ OWNED_FIELDS = (
     "selector",
     "bootstrapWithExistingCluster",
 )
-_STATEFULSET_FIELDS = ("etcd", "currentReplicas", "readyReplicas", "replicas", "ready")
 
 
 @dataclass(frozen=True)
 class Observed:
     etcd: dict[str, Any]  # the Etcd as cached (raw dict, incl. current status)
     statefulset: dict[str, Any] | None  # the StatefulSet <name> if it exists (raw), else None
-    statefulset_error: str | None = None  # a read error, if any (-> Unknown reasons)
     member_leases: dict[str, dict[str, Any]] = field(default_factory=dict)  # lease name -> Lease
     snapshot_leases: dict[str, dict[str, Any]] = field(default_factory=dict)  # "full"/"delta" -> Lease
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod name -> Pod
@@ -117,7 +113,6 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     name = (etcd.get("metadata") or {}).get("name", "")
     replicas = int(spec.get("replicas") or 0)
     sts = observed.statefulset if controlled_by(observed.statefulset, uid(etcd)) else None
-    error = observed.statefulset_error
 
     members = member_statuses(
         etcd, observed.member_leases, observed.pods, now, thresholds.unknown, thresholds.not_ready
@@ -129,9 +124,9 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     results = [
         cond.check_ready(members, pods_ready),
         cond.check_all_members_ready(members, replicas, pods_ready),
-        cond.check_all_members_updated(name, sts, error),
+        cond.check_all_members_updated(name, sts),
         cond.check_backup_ready(etcd, observed.snapshot_leases, now),
-        cond.check_data_volumes_ready(name, sts, error, observed.pvc_warnings),
+        cond.check_data_volumes_ready(name, sts, observed.pvc_warnings),
         cond.check_cluster_id_mismatch(expected_lease_names(etcd), observed.member_leases, members),
         cond.check_bootstrap(etcd, members),
     ]
@@ -142,10 +137,7 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
         out["members"] = members
     if conditions:
         out["conditions"] = conditions
-    if error is not None:
-        out.update({k: copy.deepcopy(old[k]) for k in _STATEFULSET_FIELDS if old.get(k) is not None})
-    else:
-        out.update(_statefulset_fields(etcd, sts))
+    out.update(_statefulset_fields(etcd, sts))
     out["selector"] = names.selector_string(names.default_labels(name))
 
     bootstrap = ((spec.get("etcd") or {}).get("bootstrapWithExistingCluster") or {}).get("members")
@@ -162,15 +154,6 @@ def compute_status(observed: Observed, thresholds: MemberThresholds) -> dict[str
     return out
 
 
-def _diff(old: Any, new: Any) -> Any:
-    """RFC 7386 merge patch turning ``old`` into ``new`` (objects recursively, everything else replaced)."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return copy.deepcopy(new)
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    patch.update({k: _diff(old.get(k), v) for k, v in new.items() if k not in old or old[k] != v})
-    return patch
-
-
 def merge_patch(old_status: dict[str, Any] | None, new_fields: dict[str, Any]) -> dict[str, Any]:
     """The minimal merge-patch body for /status: changed fields, ``null`` for owned fields to remove.
 
@@ -181,7 +164,7 @@ def merge_patch(old_status: dict[str, Any] | None, new_fields: dict[str, Any]) -
     for key in dict.fromkeys((*OWNED_FIELDS, *new_fields)):
         if key in new_fields:
             if key not in old or old[key] != new_fields[key]:
-                patch[key] = _diff(old.get(key), new_fields[key])
+                patch[key] = merge_patch_diff(old.get(key), new_fields[key])
         elif old.get(key) is not None:
             patch[key] = None
     return patch

@@ -11,9 +11,11 @@ Deletion flow (completed or deleting): a completed task waits until ``lastTransi
 unless it is being deleted; then lastOperation Cleanup/InProgress, the handler's cleanup (skipped for Rejected
 tasks: Cleanup/Completed), finalizer removed, the task deleted.
 
-Every status change is a full update of ``/status`` with the resourceVersion read (optimistic lock). The
-informer may lag behind druid's own writes; a cached object whose resourceVersion druid has already
-superseded is replaced by the object druid wrote last, so the next step does not start from stale state.
+Every status change goes through the runtime's status writer: a merge patch of ``/status`` guarded by the
+resourceVersion read (a conflict fails the reconcile, which starts again from a fresh copy). The informer
+may lag behind druid's own writes; the runtime's expectations tracker replaces a cached object whose
+resourceVersion druid has already superseded by the object druid wrote last, so the next step does not
+start from stale state.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from druid.controllers.opstask import handlers as h
 from druid.controllers.opstask import status as st
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock
+from druid.runtime.expectations import Expectations
+from druid.runtime.finalizers import ensure_finalizer, remove_finalizer
 from druid.runtime.objects import Obj, ObjectKey
 from druid.runtime.reconcile import Action
+from druid.runtime.statuswriter import update_status
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +84,13 @@ class OpsTaskReconciler:
         self.registry = registry
         self.requeue_interval = requeue_interval
         self.clock = clock or SystemClock()
-        self._written: dict[ObjectKey, tuple[set[str], Obj]] = {}
+        self._expectations: Expectations[ObjectKey] = Expectations(clock=self.clock)
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
-            self._written.pop(key, None)
+            self._expectations.forget(key)
             return Action.done()
-        task = _Task(key, self._freshest(key, obj))
+        task = _Task(key, self._expectations.freshest(key, obj))
         handler = self.registry.handler(self.deps, h.TaskRef(key.namespace or "", key.name, task.spec))
         try:
             if st.completed(task.status) or task.obj["metadata"].get("deletionTimestamp"):
@@ -192,31 +197,19 @@ class OpsTaskReconciler:
         status = st.apply(task.obj.get("status"), update, task_name=task.key.name, run_id=_run_id(), now=now)
         if status == (task.obj.get("status") or {}):
             return
-        written = await self.kube.replace(OPS_TASKS, {**task.obj, "status": status}, subresource="status")
+        written = await update_status(self.kube, OPS_TASKS, task.obj, lambda _: status, retries=1)
         self._remember(task, written)
 
     async def _set_finalizer(self, task: _Task, *, add: bool) -> None:
-        meta = task.obj["metadata"]
-        finalizers = list(meta.get("finalizers") or ())
-        if (c.FINALIZER_ETCD_OPS_TASK in finalizers) == add:
-            return
+        written: Obj | None
         if add:
-            finalizers.append(c.FINALIZER_ETCD_OPS_TASK)
+            written = await ensure_finalizer(self.kube, OPS_TASKS, task.obj, c.FINALIZER_ETCD_OPS_TASK)
         else:
-            finalizers = [f for f in finalizers if f != c.FINALIZER_ETCD_OPS_TASK]
-        body = {"metadata": {"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]}}
-        self._remember(task, await self.kube.merge_patch(OPS_TASKS, task.key.name, body, task.key.namespace))
+            written = await remove_finalizer(self.kube, OPS_TASKS, task.obj, c.FINALIZER_ETCD_OPS_TASK)
+        if written is not None:
+            self._remember(task, written)
 
     def _remember(self, task: _Task, written: Obj) -> None:
-        superseded, _ = self._written.get(task.key, (set(), written))
-        superseded.add(task.obj["metadata"]["resourceVersion"])
-        self._written[task.key] = (superseded, written)
-        task.obj = written
-
-    def _freshest(self, key: ObjectKey, cached: Obj) -> Obj:
-        """``cached``, or the object druid wrote last when the cache still shows a version druid replaced."""
-        entry = self._written.get(key)
-        if entry is not None and cached["metadata"].get("resourceVersion") in entry[0]:
-            return entry[1]
-        self._written.pop(key, None)
-        return cached
+        if written is not task.obj:
+            self._expectations.wrote(task.key, task.obj, written)
+            task.obj = written

@@ -1,26 +1,23 @@
-"""Kubernetes Events for Etcds, recorded the way client-go's event recorder does it.
+"""Kubernetes Events (core/v1) about objects, recorded the way client-go's event recorder does it.
 
-The only Event druid emits is the Warning ``SpecReconciliationSkipped`` (source ``etcd-controller``),
-on every reconcile while the suspend annotation is present. Like client-go's recorder, a repeat of the same
-event (same object, type, reason, message) within 10 minutes increments ``count`` and ``lastTimestamp`` of
-the existing Event instead of creating a new one, and a per-object token bucket (burst 25, one token per
-5 minutes: client-go's ``EventSourceObjectSpamFilter``) drops the excess. Failures are logged, never raised.
+``EventRecorder(kube, component)`` writes Events with source and reporting component ``component``. Like
+client-go's recorder, a repeat of the same event (same object, type, reason, message) within 10 minutes
+increments ``count`` and ``lastTimestamp`` of the existing Event instead of creating a new one, and a
+per-object token bucket (burst 25, one token per 5 minutes: client-go's ``EventSourceObjectSpamFilter``)
+drops the excess. Failures are logged, never raised. ``clock`` is injectable (tests).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
-import time
 from dataclasses import dataclass
 
 import structlog
 
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.clock import rfc3339
+from druid.runtime.clock import Clock, SystemClock, rfc3339
 from druid.runtime.objects import EVENTS, Obj
 
-REASON_SPEC_RECONCILIATION_SKIPPED = "SpecReconciliationSkipped"
 AGGREGATION_WINDOW = 600.0
 SPAM_BURST = 25
 SPAM_REFILL_SECONDS = 300.0
@@ -37,14 +34,15 @@ class _Seen:
 
 
 class EventRecorder:
-    def __init__(self, kube: Kube, component: str) -> None:
+    def __init__(self, kube: Kube, component: str, clock: Clock | None = None) -> None:
         self.kube = kube
         self.component = component
+        self.clock: Clock = clock or SystemClock()
         self._seen: dict[tuple[str, str, str, str], _Seen] = {}
         self._tokens: dict[str, tuple[float, float]] = {}
 
     def _allow(self, uid: str) -> bool:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         tokens, last = self._tokens.get(uid, (float(SPAM_BURST), now))
         tokens = min(float(SPAM_BURST), tokens + (now - last) / SPAM_REFILL_SECONDS)
         if tokens < 1:
@@ -58,16 +56,16 @@ class EventRecorder:
         uid = meta.get("uid", "")
         if not self._allow(uid):
             return
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         if len(self._seen) > 1000:  # forget events outside the aggregation window
-            cutoff = time.monotonic() - AGGREGATION_WINDOW
+            cutoff = self.clock.monotonic() - AGGREGATION_WINDOW
             self._seen = {k: v for k, v in self._seen.items() if v.at >= cutoff}
         key = (uid, event_type, reason, message)
         seen = self._seen.get(key)
         try:
-            if seen is not None and time.monotonic() - seen.at < AGGREGATION_WINDOW:
+            if seen is not None and self.clock.monotonic() - seen.at < AGGREGATION_WINDOW:
                 seen.count += 1
-                seen.at = time.monotonic()
+                seen.at = self.clock.monotonic()
                 body = {"count": seen.count, "lastTimestamp": rfc3339(now)}
                 try:
                     await self.kube.merge_patch(EVENTS, seen.name, body, meta["namespace"])
@@ -101,7 +99,7 @@ class EventRecorder:
                 "reportingInstance": "",
             }
             await self.kube.create(EVENTS, event)
-            self._seen[key] = _Seen(name, 1, stamp, time.monotonic())
+            self._seen[key] = _Seen(name, 1, stamp, self.clock.monotonic())
         except ApiError as e:
             log.warning("could not record event", reason=reason, error=str(e))
 
