@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from druid.api import constants as c
+from druid.api import facts
 from druid.api.common import (
     Affinity,
     Condition,
@@ -530,7 +531,8 @@ class Etcd(DruidModel):
 
     @property
     def runtime_component_creation_enabled(self) -> bool:
-        return c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION not in self._annotations()
+        """:func:`druid.api.facts.runtime_components_enabled` of this Etcd."""
+        return facts.runtime_components_enabled({"metadata": {"annotations": self._annotations()}})
 
 
 ETCD_RESOURCE = Resource(

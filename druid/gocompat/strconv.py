@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
+from typing import Any
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 def parse_bool(text: str) -> bool:
@@ -47,3 +51,12 @@ def format_float32(value: float) -> str:
         return f"{sign}0.{'0' * (-exp - 1)}{figures}"
     whole, frac = figures[: exp + 1].ljust(exp + 1, "0"), figures[exp + 1 :]
     return f"{sign}{whole}{'.' + frac if frac else ''}"
+
+
+def parse_int64(value: Any) -> int | None:
+    """Go's ``strconv.ParseInt(value, 10, 64)``: optional sign, decimal digits, in int64 range; None when
+    ``value`` is not a string or Go would return an error."""
+    if not isinstance(value, str) or not _INT.match(value):
+        return None
+    number = int(value)
+    return number if _INT64_RANGE[0] <= number <= _INT64_RANGE[1] else None

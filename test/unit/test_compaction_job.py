@@ -17,8 +17,9 @@ from druid.config.images import Images
 from druid.config.operator import CompactionControllerConfiguration
 from druid.controllers.compaction import job, outcome, predicates, status
 from druid.controllers.compaction.metrics import DURATION_BUCKETS, compaction_metrics
-from druid.controllers.compaction.reconciler import parse_revision, thresholds
+from druid.controllers.compaction.reconciler import thresholds
 from druid.controllers.compaction.status import ETCDS
+from druid.gocompat.strconv import parse_int64
 from druid.runtime.objects import JOBS, LEASES, Obj
 from druid.testing.fakekube import FakeKube
 
@@ -270,9 +271,9 @@ def test_g49_thresholds_per_etcd_override() -> None:
 
 
 def test_g49_revisions_parse_like_go_parseint() -> None:
-    assert [parse_revision(v) for v in ("42", "+7", "-3", "9223372036854775807")] == [42, 7, -3, 2**63 - 1]
+    assert [parse_int64(v) for v in ("42", "+7", "-3", "9223372036854775807")] == [42, 7, -3, 2**63 - 1]
     for bad in (None, "", " 1", "1_000", "0x10", "9223372036854775808", "1.0", 5):
-        assert parse_revision(bad) is None
+        assert parse_int64(bad) is None
 
 
 # ------------------------------------------------------------------------------------------------ G50 outcome

@@ -31,7 +31,6 @@ Deviations (druid):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,15 +48,13 @@ from druid.controllers.compaction import job as jobs
 from druid.controllers.compaction import outcome, status
 from druid.controllers.compaction.fullsnapshot import BackupRestoreError, take_full_snapshot
 from druid.controllers.compaction.metrics import CompactionMetrics
+from druid.gocompat import strconv
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.expectations import Expectations
 from druid.runtime.objects import JOBS, PODS, SECRETS, Obj, ObjectKey
 from druid.runtime.reconcile import Action, TerminalError
 
 log = structlog.get_logger(__name__)
-
-_INT64 = re.compile(r"^[+-]?[0-9]+$")
-_INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -78,14 +75,6 @@ class Deps:
     backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
     timings: Timings = Timings()
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
-
-
-def parse_revision(value: Any) -> int | None:
-    """``strconv.ParseInt(value, 10, 64)``; None when unset or invalid."""
-    if not isinstance(value, str) or not _INT64.match(value):
-        return None
-    number = int(value)
-    return number if _INT64_RANGE[0] <= number <= _INT64_RANGE[1] else None
 
 
 def thresholds(etcd: Etcd, config: CompactionControllerConfiguration) -> tuple[int, int]:
@@ -193,7 +182,7 @@ class CompactionReconciler:
         for name in (names.full_snapshot_lease_name(etcd.name), names.delta_snapshot_lease_name(etcd.name)):
             lease = self.d.leases.get(ObjectKey(etcd.namespace, name))
             holder = (lease.get("spec") or {}).get("holderIdentity") if lease is not None else None
-            revision = parse_revision(holder)
+            revision = strconv.parse_int64(holder)
             if revision is None:
                 why = "missing" if lease is None else "holderIdentity unset" if holder is None else "not an int64"
                 log.info("snapshot lease revision unavailable; waiting for the next lease change", lease=name, why=why)
