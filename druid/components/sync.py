@@ -18,9 +18,10 @@ code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -212,18 +213,21 @@ async def _delete_all(ctx: SyncContext, component: Component, objs: list[Obj]) -
         log.info("deleted", kind=component.kind, object=f"{meta.get('namespace')}/{meta['name']}")
 
 
+@contextlib.contextmanager
+def _api_errors_as(code: str, operation: str, message: str) -> Iterator[None]:
+    """An :class:`ApiError` raised inside becomes a :class:`DruidError` with ``code``, ``operation`` and ``message``."""
+    try:
+        yield
+    except ApiError as e:
+        raise DruidError(code, operation, message, e) from e
+
+
 async def trigger_delete(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> None:
     """Delete the component's objects controlled by the Etcd (none existing is success)."""
     objs = await existing(ctx, component, ref, cached=cached)
-    try:
+    code, message = component.error_codes.delete, f"Failed to delete {component.kind} for etcd: {ref}"
+    with _api_errors_as(code, OPERATION_TRIGGER_DELETE, message):
         await _delete_all(ctx, component, objs)
-    except ApiError as e:
-        raise DruidError(
-            component.error_codes.delete,
-            OPERATION_TRIGGER_DELETE,
-            f"Failed to delete {component.kind} for etcd: {ref}",
-            e,
-        ) from e
 
 
 # ---------------------------------------------------------------------------------------------- sync
@@ -259,21 +263,16 @@ async def sync(ctx: SyncContext, component: Component, etcd: Etcd | EtcdRef, des
     """
     ref = etcd if isinstance(etcd, EtcdRef) else EtcdRef.of(etcd)
     start = len(ctx.writes)
-    try:
-        if component.delete_when_not_desired and not desired:
-            await _delete_all(ctx, component, await existing(ctx, component, ref, cached=True))
-        elif component.concurrent:
-            await asyncio.gather(*(_sync_one(ctx, component, d) for d in desired))
-        else:
-            for d in desired:
-                await _sync_one(ctx, component, d)
-    except ApiError as e:
-        raise DruidError(
-            component.error_codes.sync,
-            OPERATION_SYNC,
-            f"Error during create or update of {component.kind} for etcd: {ref}",
-            e,
-        ) from e
-    except DruidError as e:
-        raise DruidError(component.error_codes.sync, OPERATION_SYNC, e.message, e.cause) from e
+    message = f"Error during create or update of {component.kind} for etcd: {ref}"
+    with _api_errors_as(component.error_codes.sync, OPERATION_SYNC, message):
+        try:
+            if component.delete_when_not_desired and not desired:
+                await _delete_all(ctx, component, await existing(ctx, component, ref, cached=True))
+            elif component.concurrent:
+                await asyncio.gather(*(_sync_one(ctx, component, d) for d in desired))
+            else:
+                for d in desired:
+                    await _sync_one(ctx, component, d)
+        except DruidError as e:
+            raise DruidError(component.error_codes.sync, OPERATION_SYNC, e.message, e.cause) from e
     return ctx.writes[start:]

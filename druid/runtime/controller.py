@@ -56,7 +56,8 @@ class Predicates:
         return predicate if isinstance(predicate, Predicates) else cls(update=predicate)
 
 
-def never(_: Obj) -> bool:
+def never(*_: Obj) -> bool:
+    """A filter that drops every event of its type (fits any event type's signature)."""
     return False
 
 

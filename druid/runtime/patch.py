@@ -1,4 +1,6 @@
-"""Keyword arguments for kubernetes-asyncio patch calls that always name the content type.
+"""Patches: keyword arguments for kubernetes-asyncio patch calls, and JSON merge patch (RFC 7386) itself.
+
+Keyword arguments: kubernetes-asyncio patch calls always name the content type.
 
 kubernetes-asyncio picks a patch content type from the body and the endpoint (a dict on a custom
 resource goes out as a JSON patch and is rejected), so druid never lets it choose. The package's type
@@ -7,6 +9,7 @@ stubs omit ``_content_type``; these helpers return plain keyword dicts to splat 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 APPLY = "application/apply-patch+yaml"
@@ -28,3 +31,25 @@ def merge() -> dict[str, Any]:
 def json_patch() -> dict[str, Any]:
     """JSON patch (RFC 6902): the body is a list of operations; use ``test`` ops as preconditions."""
     return {"_content_type": JSON_PATCH}
+
+
+def merge_patch_diff(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch turning ``old`` into ``new`` (objects recursively, anything else replaced)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return copy.deepcopy(new)
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    patch.update({k: merge_patch_diff(old.get(k), v) for k, v in new.items() if k not in old or old[k] != v})
+    return patch
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: ``patch`` applied to ``target`` (neither is modified)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = apply_merge_patch(out.get(key), value)
+    return out

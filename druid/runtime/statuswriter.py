@@ -20,34 +20,13 @@ from typing import Any
 
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.patch import merge_patch_diff
 
 CONFLICT_RETRIES = 5
 
 Status = dict[str, Any]
 Mutate = Callable[[Obj], Status]
 """Given the current object (a copy it may change), the complete desired ``status``."""
-
-
-def merge_patch_diff(old: Any, new: Any) -> Any:
-    """The RFC 7386 merge patch turning ``old`` into ``new`` (objects recursively, anything else replaced)."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return copy.deepcopy(new)
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    patch.update({k: merge_patch_diff(old.get(k), v) for k, v in new.items() if k not in old or old[k] != v})
-    return patch
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: ``patch`` applied to ``target`` (neither is modified)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = apply_merge_patch(out.get(key), value)
-    return out
 
 
 def merge_conditions(

@@ -49,6 +49,7 @@ from druid.runtime import patch as content
 from druid.runtime.client import METADATA_ONLY, METADATA_ONLY_LIST, ApiError, Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.patch import apply_merge_patch
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 _Key = tuple[str, str | None, str]  # (collection "<group>/<version>/<plural>", namespace, name)
@@ -77,19 +78,6 @@ def _parse(path: str) -> _Path:
         raise ApiError(404, "NotFound", f"the fake knows no path {path}")
     name = rest[1] if len(rest) > 1 else None
     return _Path(f"{group}/{version}/{rest[0]}", namespace, name, rest[2] if len(rest) > 2 else None)
-
-
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch of ``patch`` onto ``target`` (returns a new value)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge(out.get(key), value)
-    return out
 
 
 def _pointer(path: str) -> list[str]:
@@ -356,9 +344,13 @@ class FakeKube(Kube):
         if content_type == content.MERGE:
             rv = (body.get("metadata") or {}).get("resourceVersion")
             if p.subresource == "status":
-                patched = merge(current, {"status": body["status"]}) if "status" in body else copy.deepcopy(current)
+                patched = (
+                    apply_merge_patch(current, {"status": body["status"]})
+                    if "status" in body
+                    else copy.deepcopy(current)
+                )
             else:
-                patched = merge(current, {k: v for k, v in body.items() if k != "status"})
+                patched = apply_merge_patch(current, {k: v for k, v in body.items() if k != "status"})
         elif content_type == content.JSON_PATCH:
             rv = None
             patched = json_patch(current, body)

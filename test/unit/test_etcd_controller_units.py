@@ -212,7 +212,7 @@ class LiveKube:
 
     async def merge_patch(self, res: Any, name: str, body: dict[str, Any], namespace: str, **_: Any) -> dict[str, Any]:
         from druid.runtime.client import ApiError
-        from druid.runtime.statuswriter import apply_merge_patch
+        from druid.runtime.patch import apply_merge_patch
 
         if body["metadata"]["resourceVersion"] != self.etcd["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", "modified")

@@ -18,9 +18,10 @@ from druid.runtime.events import EventRecorder
 from druid.runtime.expectations import Expectations
 from druid.runtime.finalizers import ensure_finalizer, finalizers_patch, has_finalizer, remove_finalizer
 from druid.runtime.objects import CONFIGMAPS, Obj, ObjectKey, Tombstone
+from druid.runtime.patch import apply_merge_patch, merge_patch_diff
 from druid.runtime.reader import CachedReader
 from druid.runtime.reconcile import Action
-from druid.runtime.statuswriter import apply_merge_patch, merge_conditions, merge_patch_diff, update_status
+from druid.runtime.statuswriter import merge_conditions, update_status
 
 F = "example.com/f"
 

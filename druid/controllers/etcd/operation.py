@@ -27,7 +27,8 @@ from druid.gocompat.duration import format_seconds
 from druid.runtime.client import Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj
-from druid.runtime.statuswriter import apply_merge_patch, merge_conditions, update_status
+from druid.runtime.patch import apply_merge_patch
+from druid.runtime.statuswriter import merge_conditions, update_status
 
 # Error codes of the controller itself (components have their own, see components.*.ERROR_CODES)
 ERR_INVALID_SPEC = "ERR_INVALID_SPEC"  # the Etcd does not parse; nothing is written

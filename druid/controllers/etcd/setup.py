@@ -20,7 +20,7 @@ from druid.controllers.etcd.reconciler import EtcdReconciler
 from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime.client import Kube
-from druid.runtime.controller import Controller, Predicates
+from druid.runtime.controller import Controller, Predicates, never
 from druid.runtime.events import EventRecorder
 from druid.runtime.informer import InformerFactory
 from druid.runtime.manager import Manager
@@ -28,10 +28,6 @@ from druid.runtime.objects import LEASES, PODS, PVCS, SECRETS, STATEFULSETS, Obj
 from druid.runtime.ratelimit import ItemExponentialFailureRateLimiter
 
 RATE_LIMIT_BASE = 0.01
-
-
-def _never_update(old: Obj, new: Obj) -> bool:
-    return False
 
 
 def make_etcd_controller(
@@ -94,7 +90,7 @@ def make_etcd_controller(
         return etcds_referencing(etcd_store, meta.get("namespace") or "", meta.get("name") or "")
 
     # a Secret's existence is what matters: creates and deletes pass, updates do not
-    controller.watches(SECRETS, referencing_etcds, options=opts(SECRETS), predicate=Predicates(update=_never_update))
+    controller.watches(SECRETS, referencing_etcds, options=opts(SECRETS), predicate=Predicates(update=never))
     return controller
 
 

@@ -38,7 +38,7 @@ from druid.controllers.etcd.members import (
     pod_name_for_lease,
 )
 from druid.runtime.clock import rfc3339
-from druid.runtime.statuswriter import merge_patch_diff
+from druid.runtime.patch import merge_patch_diff
 
 __all__ = ["OWNED_FIELDS", "MemberThresholds", "Observed", "compute_status", "merge_patch", "status_changed"]
 
