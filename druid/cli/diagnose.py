@@ -294,19 +294,3 @@ def analyse(
         line = f"READY: {replicas}/{replicas} members ready, quorate" + (", backups fresh" if snaps else "")
         line += f"; {suspension}" if suspended else ""
     return Diagnosis(not problems, line, problems, views, snaps, suspended)
-
-
-def diagnose(
-    etcd: Mapping[str, Any],
-    leases: Mapping[str, Lease],
-    secrets: Collection[str],
-    statefulset: Mapping[str, Any] | None,
-    now: dt.datetime,
-    *,
-    pods: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: MemberThresholds = DEFAULT_THRESHOLDS,
-) -> tuple[bool, str]:
-    """(ready, the one-line verdict). ``leases``: Leases of the namespace by name (member and snapshot);
-    ``secrets``: names of the Secrets that exist; ``statefulset``: the Etcd's StatefulSet or None."""
-    d = analyse(etcd, leases, secrets, statefulset, now, pods=pods, thresholds=thresholds)
-    return d.ready, d.line

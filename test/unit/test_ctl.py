@@ -453,7 +453,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any, dict[str, Any] | Non
 def test_diagnosis_table(
     case: str, etcd: dict[str, Any], lease_map: dict[str, Any], statefulset: Any, pods: Any, line: str
 ) -> None:
-    ready, got = diagnose.diagnose(etcd, lease_map, {"srv"}, statefulset, NOW, pods=pods)
+    d = diagnose.analyse(etcd, lease_map, {"srv"}, statefulset, NOW, pods=pods)
+    ready, got = d.ready, d.line
     if line.endswith(" (+0 more)"):  # only the first problem matters here
         assert got.startswith(line.removesuffix(" (+0 more)")), got
     else:
@@ -477,9 +478,9 @@ def test_member_name_prefix_and_thresholds() -> None:
     etcd = make_etcd(1)
     etcd["spec"]["memberNamePrefix"] = "pfx"
     lease_map = {"pfx-etcd-main-0": member_lease("pfx-etcd-main-0", 90, "abc:Leader")}
-    assert diagnose.diagnose(etcd, lease_map, set(), sts(1), NOW)[1].endswith("90s (Unknown/LeaseExpired)")
-    ok = diagnose.diagnose(etcd, lease_map, set(), sts(1), NOW, thresholds=MemberThresholds(unknown=120))
-    assert ok == (True, "READY: 1/1 members ready, quorate")
+    assert diagnose.analyse(etcd, lease_map, set(), sts(1), NOW).line.endswith("90s (Unknown/LeaseExpired)")
+    ok = diagnose.analyse(etcd, lease_map, set(), sts(1), NOW, thresholds=MemberThresholds(unknown=120))
+    assert (ok.ready, ok.line) == (True, "READY: 1/1 members ready, quorate")
     (view,) = diagnose.member_views(etcd, lease_map, NOW)
     assert (view.name, view.role, view.member_id, view.cluster_id) == ("pfx-etcd-main-0", "Leader", "abc", None)
 
