@@ -249,7 +249,7 @@ async def test_h56_delete_foreground_deletes_job_then_removes_finalizer(
 async def _idle_having_seen(manager: Manager, job: Obj) -> bool:
     """The controller's Job cache shows ``job`` being deleted and its queue and workers are idle: the reconcile
     that event caused has finished (the informer updates its store before it enqueues)."""
-    cached = manager.controllers[0].reconciler.jobs.get(ObjectKey.of(job))  # type: ignore[attr-defined]
+    cached = manager.controllers[0].reconciler.jobs.cached(ObjectKey.of(job))  # type: ignore[attr-defined]
     if cached is None or not cached["metadata"].get("deletionTimestamp"):
         return False
     labels = {"controller": CONTROLLER_NAME}
