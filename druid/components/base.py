@@ -2,8 +2,9 @@
 
 A component module (one per kind, ``druid/components/<object>.py``) exposes one :class:`Component` as
 ``COMPONENT``; ``registry.py`` lists the modules in sync order. A component names its ``kind``, ``resource``,
-``component_label``, ``error_codes`` and pure ``builder``; everything else has a default here that fits most
-kinds:
+``component_label``, ``error_codes`` and pure ``builder`` (:meth:`Component.of` takes them from the module's
+``KIND``, ``RESOURCE``, ``COMPONENT_LABEL``, ``ERROR_CODES`` and ``build``); everything else has a default here
+that fits most kinds:
 
 - ``runtime``: True for the runtime components, which are synced only while runtime component creation is
   enabled (the ``disable-etcd-runtime-component-creation`` annotation is absent) and deleted otherwise;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from druid.api import constants as c
 from druid.api import names
@@ -85,6 +86,19 @@ class Component:
     delete_when_not_desired: bool = False
     not_applied: tuple[str, ...] = ()
     """Top-level fields of a desired object that druid neither applies nor compares (another writer owns them)."""
+
+    @classmethod
+    def of(cls, module: Mapping[str, Any], **behaviour: Any) -> Self:
+        """The component a module declares: its ``KIND``, ``RESOURCE``, ``COMPONENT_LABEL``, ``ERROR_CODES``
+        and ``build(etcd, opts)`` (pass ``globals()``), with ``behaviour`` overriding the defaults."""
+        return cls(
+            module["KIND"],
+            module["RESOURCE"],
+            module["COMPONENT_LABEL"],
+            module["ERROR_CODES"],
+            module["build"],
+            **behaviour,
+        )
 
     def build(self, etcd: Etcd, opts: BuildOptions, inputs: BuildInputs) -> list[Obj]:
         """The desired objects, pure (no I/O); raises ``ValueError`` for a spec that cannot be built."""

@@ -51,12 +51,6 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
 
 
-COMPONENT = Component(
-    KIND,
-    RESOURCE,
-    COMPONENT_LABEL,
-    ERROR_CODES,
-    build,
-    lambda n: [names.client_service_name(n)],
-    stale_spec_fields=("trafficDistribution",),
+COMPONENT = Component.of(
+    globals(), object_names=lambda n: [names.client_service_name(n)], stale_spec_fields=("trafficDistribution",)
 )

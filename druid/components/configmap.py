@@ -132,6 +132,4 @@ def checksum(configmap: Obj) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-COMPONENT = Component(
-    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.config_map_name(n)], runtime=False
-)
+COMPONENT = Component.of(globals(), object_names=lambda n: [names.config_map_name(n)], runtime=False)

@@ -31,6 +31,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-COMPONENT = Component(
-    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, concurrent=True, found_by_labels=True, not_applied=("spec",)
-)
+COMPONENT = Component.of(globals(), concurrent=True, found_by_labels=True, not_applied=("spec",))

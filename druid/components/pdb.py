@@ -34,12 +34,8 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, metadata(etcd, name, COMPONENT_LABEL), spec=spec)]
 
 
-COMPONENT = Component(
-    KIND,
-    RESOURCE,
-    COMPONENT_LABEL,
-    ERROR_CODES,
-    build,
-    lambda n: [names.pod_disruption_budget_name(n)],
+COMPONENT = Component.of(
+    globals(),
+    object_names=lambda n: [names.pod_disruption_budget_name(n)],
     stale_spec_fields=("unhealthyPodEvictionPolicy",),
 )

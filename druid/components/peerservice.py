@@ -28,4 +28,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, spec=spec)]
 
 
-COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.peer_service_name(n)])
+COMPONENT = Component.of(globals(), object_names=lambda n: [names.peer_service_name(n)])

@@ -32,4 +32,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     return [obj(RESOURCE.api_version, RESOURCE.kind, meta, rules=rules())]
 
 
-COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.role_name(n)])
+COMPONENT = Component.of(globals(), object_names=lambda n: [names.role_name(n)])

@@ -31,4 +31,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.role_binding_name(n)])
+COMPONENT = Component.of(globals(), object_names=lambda n: [names.role_binding_name(n)])

@@ -26,4 +26,4 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-COMPONENT = Component(KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.service_account_name(n)])
+COMPONENT = Component.of(globals(), object_names=lambda n: [names.service_account_name(n)])

@@ -34,15 +34,11 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     ]
 
 
-COMPONENT = Component(
-    KIND,
-    RESOURCE,
-    COMPONENT_LABEL,
-    ERROR_CODES,
-    build,
-    lambda n: [names.delta_snapshot_lease_name(n), names.full_snapshot_lease_name(n)],
+COMPONENT = Component.of(
+    globals(),
+    object_names=lambda n: [names.delta_snapshot_lease_name(n), names.full_snapshot_lease_name(n)],
     concurrent=True,
     found_by_labels=True,
     delete_when_not_desired=True,
-    not_applied=("spec",),  # backup-restore owns the spec (holder identity, renew time)
+    not_applied=("spec",),
 )

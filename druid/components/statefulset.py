@@ -260,9 +260,7 @@ class _StatefulSetComponent(Component):
         return build(etcd, opts, configmap_checksum=checksum, backup_host_path=inputs.backup_host_path)
 
 
-COMPONENT = _StatefulSetComponent(
-    KIND, RESOURCE, COMPONENT_LABEL, ERROR_CODES, build, lambda n: [names.statefulset_name(n)], runtime=False
-)
+COMPONENT = _StatefulSetComponent.of(globals(), object_names=lambda n: [names.statefulset_name(n)], runtime=False)
 
 
 # TLS change detection (for the controller's TLS roll-out) ---------------------------------------------
