@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from druid.gocompat.fmt import error_text
 from druid.runtime.clock import rfc3339
 
 ERR_REQUEUE_AFTER = "ERR_REQUEUE_AFTER"
@@ -42,9 +43,10 @@ class DruidError(Exception):
         return f"[Operation: {self.operation}, Code: {self.code}] {detail}"
 
     def description(self) -> str:
-        """``[Operation: <op>, Code: <code>] message: <msg>[, cause: <err>]`` (upstream ``MapToLastErrors``)."""
+        """``[Operation: <op>, Code: <code>] message: <msg>[, cause: <err>]`` (upstream ``MapToLastErrors``); the
+        cause printed as Go prints an error (an API error without its HTTP status prefix)."""
         text = f"[Operation: {self.operation}, Code: {self.code}] message: {self.message}"
-        return text if self.cause is None else f"{text}, cause: {self.cause}"
+        return text if self.cause is None else f"{text}, cause: {error_text(self.cause)}"
 
     def last_error(self) -> dict[str, Any]:
         """A ``status.lastErrors`` entry in wire form."""

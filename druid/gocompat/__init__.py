@@ -8,8 +8,8 @@ public function's docstring names the Go behaviour it mirrors:
   apimachinery's ``duration.HumanDuration`` (kubectl's ages).
 - ``quantity``: ``resource.ParseQuantity``, ``Quantity.Value`` / ``MilliValue``.
 - ``goyaml``: ``sigs.k8s.io/yaml.Marshal``, ``encoding/json.Marshal`` and go-yaml v2's scalar typing.
-- ``strconv``: ``strconv.ParseBool`` and ``strconv.FormatFloat(x, 'g', -1, 32)``.
-- ``fmt``: ``fmt``'s ``%v`` of a ``map[string]string``.
+- ``strconv``: ``strconv.ParseBool``, ``strconv.ParseInt(s, 10, 64)`` and ``strconv.FormatFloat(x, 'g', -1, 32)``.
+- ``fmt``: ``fmt``'s ``%v`` of a ``map[string]string`` and of an error (an API error prints its Status message).
 - ``net``: ``net.SplitHostPort`` (with a numeric port).
 
 Nothing here knows about etcd; nothing here does I/O.

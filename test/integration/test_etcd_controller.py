@@ -163,6 +163,9 @@ async def test_b16_failing_component_stops_later_ones(operator: Operator, kube: 
     errors = etcd["status"]["lastErrors"]
     assert [e["code"] for e in errors] == ["ERR_SYNC_CLIENT_SERVICE"]
     assert errors[0]["description"].startswith("[Operation: Sync, Code: ERR_SYNC_CLIENT_SERVICE] message: ")
+    # The API server's refusal is printed as Go prints a StatusError: its message, no "422 Invalid:" prefix.
+    cause = errors[0]["description"].split(", cause: ", 1)[1]
+    assert cause.startswith('Service "b16-client" is invalid: '), cause
     assert "observedGeneration" not in etcd["status"]
     assert await kube.get_or_none(PDBS, "b16", namespace) is not None  # synced before the client service
     for res, name in ((SERVICES, "b16-peer"), (CONFIGMAPS, "b16-config"), (STATEFULSETS, "b16")):

@@ -14,6 +14,7 @@ from druid.components.errors import DruidError, RequeueAfter
 from druid.controllers.etcd.operation import ETCDS, StatusWriter, StepResult, duration_text
 from druid.controllers.etcd.predicate import etcd_of, etcd_predicate, lease_predicate, pod_predicate
 from druid.controllers.etcd.secrets import secret_refs_index
+from druid.runtime.client import ApiError
 from druid.runtime.objects import ObjectKey
 from druid.testing.fakekube import FakeKube
 
@@ -141,6 +142,9 @@ def test_b16_druid_error_descriptions() -> None:
     }
     assert str(err) == "[Operation: Sync, Code: ERR_SYNC_CLIENT_SERVICE] 422 Invalid"
     assert RequeueAfter("Sync", "wait").code == "ERR_REQUEUE_AFTER"
+    refused = ApiError(422, "Invalid", 'StatefulSet.apps "e" is invalid: spec.replicas: Invalid value: -1')
+    described = DruidError("ERR_SYNC_STATEFULSET", "Sync", "Error during create", refused, at).description()
+    assert described.endswith(', cause: StatefulSet.apps "e" is invalid: spec.replicas: Invalid value: -1')
     assert [duration_text(x) for x in (10, 1, 0.5, 90)] == ["10s", "1s", "500ms", "1m30s"]
 
 

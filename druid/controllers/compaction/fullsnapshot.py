@@ -25,6 +25,7 @@ from druid.backuprestore import (
     ca_data_key,
     service_endpoint,
 )
+from druid.gocompat.fmt import error_text
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import SECRETS
 
@@ -42,7 +43,7 @@ async def ssl_context(kube: Kube, etcd: Etcd) -> ssl.SSLContext | None:
     try:
         secret = await kube.get(SECRETS, name, ns)
     except ApiError as e:
-        raise ValueError(f"failed to get etcdbr CA secret {ns}/{name}: {e}") from e
+        raise ValueError(f"failed to get etcdbr CA secret {ns}/{name}: {error_text(e)}") from e
     return ca_context(secret, ca_data_key(etcd), f"{ns}/{name}")
 
 

@@ -43,6 +43,7 @@ from druid.backuprestore import (
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import DruidError
 from druid.controllers.opstask.status import Result
+from druid.gocompat.fmt import error_text
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import SECRETS, STATEFULSETS, Obj
 
@@ -126,7 +127,7 @@ def default_registry() -> HandlerRegistry:
 
 
 def _cause(e: ApiError) -> Exception:
-    return RuntimeError(e.message)  # the API's message, as Go's StatusError prints it
+    return RuntimeError(error_text(e))
 
 
 def _fail(description: str, code: str, phase: str, message: str, cause: BaseException, requeue: bool = False) -> Result:
