@@ -3,7 +3,10 @@
 The effective :class:`~druid.config.operator.OperatorConfiguration` comes from ``--config`` when
 given, else from etcd-druid's deprecated flags (ignored when ``--config`` is set, as upstream). It is
 validated before anything connects to the cluster: an invalid one prints
-``druid run: invalid configuration: <field path>: <message>`` and exits 2. Unknown flags are ignored.
+``druid run: invalid configuration: <field path>: <message>`` and exits 2. Every other start-up problem
+also exits 2 with one line naming the flag or file instead of a traceback: a probe port that is no TCP
+port, a kubeconfig that cannot be loaded, webhook certificates that cannot be read. Unknown flags are
+ignored.
 
 Druid's own flags, honoured with either source: ``--kubeconfig``, ``--probe-bind-address``,
 ``--probe-port``, ``--leader-election-namespace``, and ``--log-level`` / ``--log-format`` (when given
@@ -27,12 +30,35 @@ import structlog
 
 from druid.config import ConfigError, OperatorConfiguration, flags, from_deprecated_flags, read, validate
 from druid.config.servers import metrics_listen
+from druid.config.validation import port_problem
 from druid.runtime import logging as druid_logging
 from druid.runtime.client import Kube, TokenBucket
 from druid.runtime.manager import LeaderElectionOptions, Manager, ManagerOptions
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+EXIT_STARTUP = 2
 log = structlog.get_logger("druid")
+
+
+class StartupError(Exception):
+    """A start-up problem the user must fix; its text names the flag or file (printed as one line, exit 2)."""
+
+
+def kubeconfig_source(kubeconfig: str | None) -> str:
+    """The kubeconfig file druid will load, for messages; :class:`StartupError` when a named one is missing."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path and not os.path.isfile(path):
+        raise StartupError(f"cannot load kubeconfig {path}: no such file")
+    return path or "the default kubeconfig (~/.kube/config)"
+
+
+async def connect(kubeconfig: str | None, cfg: OperatorConfiguration, source: str) -> Kube:
+    """A client from ``kubeconfig`` (see :func:`~druid.runtime.client.load_configuration`), or :class:`StartupError`."""
+    try:
+        return await Kube.connect(kubeconfig, limiter=limiter(cfg))
+    except Exception as e:  # the kubeconfig loader raises whatever its parsing hit; each is a bad kubeconfig
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise StartupError(f"cannot load kubeconfig {source}: {detail}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,8 +104,8 @@ def leader_election_namespace(flag: str | None) -> str:
     try:
         return SA_NAMESPACE_FILE.read_text().strip()
     except OSError:
-        raise SystemExit(
-            "druid run: leader election needs a namespace: pass --leader-election-namespace or set POD_NAMESPACE"
+        raise StartupError(
+            "leader election needs a namespace: pass --leader-election-namespace or set POD_NAMESPACE"
         ) from None
 
 
@@ -108,18 +134,16 @@ def limiter(cfg: OperatorConfiguration) -> TokenBucket | None:
     return TokenBucket(cc.qps, cc.burst) if cc.qps > 0 and cc.burst > 0 else None
 
 
-async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace) -> int:
+async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, source: str) -> int:
     options = manager_options(cfg, args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    kube = await Kube.connect(args.kubeconfig, limiter=limiter(cfg))
+    kube = await connect(args.kubeconfig, cfg, source)
     # Leader election gets its own connection pool (and limiter, like controller-runtime's own
     # clientset) so busy controllers never delay a renewal.
-    election_kube = None
-    if options.leader_election.enabled:
-        election_kube = await Kube.connect(args.kubeconfig, limiter=limiter(cfg))
+    election_kube = await connect(args.kubeconfig, cfg, source) if options.leader_election.enabled else None
     manager = Manager(kube, options, election_kube=election_kube)
     from druid.controllers import register
 
@@ -129,11 +153,14 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace) -> i
     try:
         add_webhook(manager, cfg, kube)  # only when webhooks.etcdComponentProtection.enabled
     except OSError as e:
-        log.error("cannot serve the component-protection webhook", error=str(e))
         await kube.close()
         if election_kube is not None:
             await election_kube.close()
-        return 1
+        cert_dir = cfg.server.webhooks.server_cert_dir
+        raise StartupError(
+            f"cannot serve the component-protection webhook: certificate {cert_dir}/tls.crt with key "
+            f"{cert_dir}/tls.key (server.webhooks.serverCertDir): {e.strerror or e}"
+        ) from None
     return await manager.run(stop)
 
 
@@ -143,9 +170,16 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as e:
         for err in e.errors:
             print(f"druid run: invalid configuration: {err}", file=sys.stderr)
-        return 2
+        return EXIT_STARTUP
+    if problem := port_problem(args.probe_port):
+        print(f"druid run: --probe-port {args.probe_port}: {problem}", file=sys.stderr)
+        return EXIT_STARTUP
     druid_logging.configure(cfg.logging.log_level, "text" if cfg.logging.log_format == "text" else "json")
     for note in notes:
         log.warning(note, config=args.config)
     log.info("using operator configuration", source=args.config or "deprecated flags", configuration=cfg.to_dict())
-    return asyncio.run(run_manager(cfg, args))
+    try:
+        return asyncio.run(run_manager(cfg, args, kubeconfig_source(args.kubeconfig)))
+    except StartupError as e:
+        print(f"druid run: {e}", file=sys.stderr)
+        return EXIT_STARTUP

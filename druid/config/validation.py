@@ -4,7 +4,10 @@ Every upstream rule, with upstream's messages; the error path uses the type's ke
 logging section ``log`` in its paths; druid says ``logging``). Feature-gate errors (upstream reports
 them while completing the options) are included. Druid additions, each an error upstream too but
 found later: ``leaderElection.resourceLock`` must be ``leases`` (the only lock client-go still has) and
-``server.metrics.bindAddress`` with a ``:`` must be ``host:port``.
+``server.metrics.bindAddress`` with a ``:`` must be ``host:port``. Druid bounds, which upstream lacks and
+which no working configuration reaches: server ports are TCP ports (0–65535; a larger number used to be
+wrapped around or crash at start-up) and ``concurrentSyncs`` is at most :data:`MAX_CONCURRENT_SYNCS`
+(each sync is a worker task started at once; a huge number wedged druid before it served anything).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from druid.config.operator import (
 from druid.config.servers import metrics_listen
 
 GT0 = "must be greater than 0"
+MAX_CONCURRENT_SYNCS = 1024
+MAX_PORT = 65535
 ONLY_ONE = "only one of reconcilerServiceAccountFQDN or serviceAccountInfo can be set but not both."
 
 
@@ -54,7 +59,27 @@ def _durations(le: LeaderElectionConfiguration) -> list[tuple[str, float]]:
 
 
 def _syncs(path: str, value: int | None) -> list[FieldError]:
-    return [] if value is not None and value > 0 else [FieldError(path, GT0)]
+    if value is None or value <= 0:
+        return [FieldError(path, GT0)]
+    if value > MAX_CONCURRENT_SYNCS:
+        return [FieldError(path, f"must be at most {MAX_CONCURRENT_SYNCS}")]
+    return []
+
+
+def port_problem(port: int) -> str | None:
+    """Why ``port`` is no TCP port to listen on (0 = any free port), or None."""
+    return None if 0 <= port <= MAX_PORT else f"must be between 0 and {MAX_PORT}"
+
+
+def _ports(cfg: OperatorConfiguration) -> list[FieldError]:
+    errs = []
+    for path, port in (
+        ("server.metrics.port", cfg.server.metrics.port),
+        ("server.webhooks.port", cfg.server.webhooks.port),
+    ):
+        if port is not None and (problem := port_problem(port)):
+            errs.append(FieldError(path, problem))
+    return errs
 
 
 def _compaction(c: CompactionControllerConfiguration) -> list[FieldError]:
@@ -139,5 +164,6 @@ def validate(cfg: OperatorConfiguration) -> list[FieldError]:
         errs.append(FieldError("logging.logFormat", _supported(cfg.logging.log_format, LOG_FORMATS)))
     errs += _webhook(cfg.webhooks.etcd_component_protection)
     errs += _metrics_address(cfg)
+    errs += _ports(cfg)
     errs += [FieldError(f"featureGates.{name}", msg) for name, msg in features.gate_errors(cfg.feature_gates).items()]
     return errs

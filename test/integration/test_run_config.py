@@ -160,8 +160,10 @@ def test_l68_webhook_without_certificates_fails_startup(control_plane: ControlPl
     config = _webhook_config(tmp_path, tmp_path / "no-certs", free_port())
     argv = [*DRUID, "--config", str(config), "--kubeconfig", str(control_plane.kubeconfig), *LOOPBACK_PROBES]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert done.returncode == 1, done.stderr
-    assert "cannot serve the component-protection webhook" in done.stderr
+    assert done.returncode == 2, done.stderr
+    [line] = [x for x in done.stderr.splitlines() if not x.startswith("{")]  # one line besides the JSON log
+    assert line.startswith("druid run: cannot serve the component-protection webhook: certificate "), line
+    assert str(tmp_path / "no-certs" / "tls.crt") in line and "serverCertDir" in line
 
 
 async def test_l68_webhook_served_over_https_at_its_path(
