@@ -13,6 +13,9 @@
 # A pinned version that is already built (its --version matches) is not rebuilt.
 # DRUID_CACHE defaults to ~/.cache/druid. Set DRUID_TIME_BUILDS=1 to run each build under /usr/bin/time -v.
 set -euo pipefail
+# "Cached?" checks read a binary's whole --version output before grep looks at it (a here-string, no pipe):
+# with pipefail, `cmd | grep -q` fails when grep stops early and cmd then dies of SIGPIPE, which rebuilt
+# etcdbrctl (it prints several lines) at random.
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
@@ -39,8 +42,8 @@ go_build() {
 build_k8s() {
   local out="$cache/bin/k8s-v$KUBE_VERSION" minor=${KUBE_VERSION#1.}
   minor=${minor%%.*}
-  if "$out/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v$KUBE_VERSION" &&
-     "$out/kubelet" --version 2>/dev/null | grep -qx "Kubernetes v$KUBE_VERSION"; then
+  if grep -qx "Kubernetes v$KUBE_VERSION" <<<"$("$out/kube-apiserver" --version 2>/dev/null)" &&
+     grep -qx "Kubernetes v$KUBE_VERSION" <<<"$("$out/kubelet" --version 2>/dev/null)"; then
     log "kube-apiserver/controller-manager/scheduler/kubelet/kube-proxy v$KUBE_VERSION: cached in $out"; return
   fi
   log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy v$KUBE_VERSION (cold: ~4-5 min on 2 cores)"
@@ -58,7 +61,7 @@ build_k8s() {
 
 build_etcd() {
   local out="$cache/bin/etcd-v$ETCD_VERSION"
-  if "$out/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION$"; then
+  if grep -q "etcd Version: $ETCD_VERSION$" <<<"$("$out/etcd" --version 2>/dev/null)"; then
     log "etcd v$ETCD_VERSION: cached in $out"; return
   fi
   log "building etcd v$ETCD_VERSION"
@@ -68,7 +71,7 @@ build_etcd() {
 
 build_kwok() {
   local out="$cache/bin/kwok-v$KWOK_VERSION"
-  if "$out/kwok" --version 2>/dev/null | grep -q "$KWOK_VERSION"; then
+  if grep -q "$KWOK_VERSION" <<<"$("$out/kwok" --version 2>/dev/null)"; then
     log "kwok v$KWOK_VERSION: cached in $out"; return
   fi
   log "building kwok v$KWOK_VERSION"
@@ -92,14 +95,14 @@ src_hash() {
 # (hack/etcdctlbin): its go.mod would otherwise raise the server's etcd dependencies to its version.
 build_etcdpod() {
   local out="$cache/bin/etcd-v$ETCD_POD_VERSION"
-  if "$out/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_POD_VERSION$"; then
+  if grep -q "etcd Version: $ETCD_POD_VERSION$" <<<"$("$out/etcd" --version 2>/dev/null)"; then
     log "etcd v$ETCD_POD_VERSION (pods): cached in $out"
   else
     log "building etcd v$ETCD_POD_VERSION for the etcd pods (cold: ~1 min on 2 cores)"
     go_build etcdpodbin "$out/etcd" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_POD_VERSION" go.etcd.io/etcd/server/v3
     log "etcd $("$out/etcd" --version | head -1) built"
   fi
-  if "$out/etcdctl" version 2>/dev/null | grep -q "etcdctl version: $ETCDCTL_VERSION$"; then
+  if grep -q "etcdctl version: $ETCDCTL_VERSION$" <<<"$("$out/etcdctl" version 2>/dev/null)"; then
     log "etcdctl v$ETCDCTL_VERSION: cached in $out"
   else
     log "building etcdctl v$ETCDCTL_VERSION (cold: ~25 s after etcd, ~1 min alone)"
@@ -113,7 +116,7 @@ build_etcdpod() {
 build_etcdbrctl() {
   local out="$cache/bin/etcdbrctl-v$ETCDBR_VERSION" pkg=github.com/gardener/etcd-backup-restore
   # It logs the version through logrus: msg="etcd-backup-restore Version: v…" (plain "… v…" on a terminal).
-  if "$out/etcdbrctl" --version 2>&1 | grep -qE "etcd-backup-restore Version: v${ETCDBR_VERSION//./\\.}(\"|$)"; then
+  if grep -qE "etcd-backup-restore Version: v${ETCDBR_VERSION//./\\.}(\"|$)" <<<"$("$out/etcdbrctl" --version 2>&1)"; then
     log "etcdbrctl v$ETCDBR_VERSION: cached in $out"; return
   fi
   log "building etcdbrctl (etcd-backup-restore) v$ETCDBR_VERSION (cold: ~3 min on 2 cores, ~1 GB RSS)"
@@ -127,8 +130,8 @@ build_etcdbrctl() {
 build_coredns() {
   local out="$cache/bin/coredns-v$COREDNS_VERSION" commit
   commit="v$COREDNS_VERSION+$(src_hash "$here/corednsbin")"
-  if "$out/coredns" -version 2>/dev/null | grep -qx "CoreDNS-$COREDNS_VERSION" &&
-     "$out/coredns" -version 2>/dev/null | grep -q ", $commit$"; then
+  if grep -qx "CoreDNS-$COREDNS_VERSION" <<<"$("$out/coredns" -version 2>/dev/null)" &&
+     grep -q ", $commit$" <<<"$("$out/coredns" -version 2>/dev/null)"; then
     log "coredns v$COREDNS_VERSION ($commit): cached in $out"; return
   fi
   log "building coredns v$COREDNS_VERSION (cold: ~2 min on 2 cores)"
@@ -139,7 +142,7 @@ build_coredns() {
 build_pause() {
   local out="$cache/bin/pause-v$PAUSE_VERSION" ver
   ver="$PAUSE_VERSION+$(src_hash "$here/pause")"
-  if "$out/pause" --version 2>/dev/null | grep -qxF "pause $ver"; then
+  if grep -qxF "pause $ver" <<<"$("$out/pause" --version 2>/dev/null)"; then
     log "pause $ver: cached in $out"; return
   fi
   log "building pause $ver (cold: ~10 s)"
@@ -150,7 +153,7 @@ build_pause() {
 build_etcd_wrapper() {
   local out="$cache/bin/etcd-wrapper-v$ETCD_WRAPPER_VERSION" ver
   ver="$ETCD_WRAPPER_VERSION+$(src_hash "$here/etcd-wrapper")"
-  if "$out/etcd-wrapper" --version 2>/dev/null | grep -qxF "etcd-wrapper $ver"; then
+  if grep -qxF "etcd-wrapper $ver" <<<"$("$out/etcd-wrapper" --version 2>/dev/null)"; then
     log "etcd-wrapper $ver: cached in $out"; return
   fi
   log "building etcd-wrapper $ver (standard library only; cold: ~20 s)"
