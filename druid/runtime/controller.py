@@ -267,7 +267,6 @@ class Controller:
         self.workers = workers
         self.reconcile_timeout = reconcile_timeout
         self.error_policy = error_policy
-        self._handlers: list[_Handler] = []
         self.queue: WorkQueue[ObjectKey] = WorkQueue(name, rate_limiter=rate_limiter, registry=registry)
         self.primary: Any = None
         self._primary_ref: ResourceRef | None = None
@@ -339,9 +338,7 @@ class Controller:
         return self
 
     def _add_handler(self, informer: Any, mapper: Mapper, predicate: Predicate | Predicates | None) -> None:
-        handler = _Handler(self.queue.add, mapper, Predicates.of(predicate))
-        self._handlers.append(handler)
-        informer.add_handler(handler)
+        informer.add_handler(_Handler(self.queue.add, mapper, Predicates.of(predicate)))
 
     # ------------------------------------------------------------------ running
 

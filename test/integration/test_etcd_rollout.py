@@ -182,7 +182,7 @@ async def test_d35_orphan_pods_recreate_with_member_count(operator: Operator, ku
         await informer.wait_for_sync(10)
         old = await kube.get(STATEFULSETS, n, ns)
         await kube.delete(STATEFULSETS, n, ns, propagation="Orphan")
-        cache = CacheSource(operator.informers).managed(STATEFULSETS).store
+        cache = CacheSource(operator.informers).informer(STATEFULSETS).store
 
         async def gone_from_cache() -> bool:  # as after a real orphan deletion, druid's cache knows
             return cache.get(ObjectKey(ns, n)) is None

@@ -98,9 +98,6 @@ class CacheSource:
             ensure_index(informer)
         return informer
 
-    def managed(self, resource: ResourceRef) -> SharedInformer:
-        return self.informer(resource)
-
     def secrets(self) -> SharedInformer:
         return self.informer(SECRETS)
 

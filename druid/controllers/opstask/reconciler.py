@@ -195,8 +195,6 @@ class OpsTaskReconciler:
     async def _write(self, task: _Task, update: st.Update) -> None:
         now: dt.datetime = self.clock.now()
         status = st.apply(task.obj.get("status"), update, task_name=task.key.name, run_id=_run_id(), now=now)
-        if status == (task.obj.get("status") or {}):
-            return
         written = await update_status(self.kube, OPS_TASKS, task.obj, lambda _: status, retries=1)
         self._remember(task, written)
 
