@@ -32,7 +32,7 @@ from druid.config import ConfigError, OperatorConfiguration, flags, from_depreca
 from druid.config.servers import metrics_listen
 from druid.config.validation import port_problem
 from druid.runtime import logging as druid_logging
-from druid.runtime.client import Kube, TokenBucket
+from druid.runtime.client import Kube, TokenBucket, in_cluster, kubeconfig_path
 from druid.runtime.manager import LeaderElectionOptions, Manager, ManagerOptions
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -45,11 +45,14 @@ class StartupError(Exception):
 
 
 def kubeconfig_source(kubeconfig: str | None) -> str:
-    """The kubeconfig file druid will load, for messages; :class:`StartupError` when a named one is missing."""
-    path = kubeconfig or os.environ.get("KUBECONFIG")
+    """What druid will load its client configuration from, for messages; :class:`StartupError` when a named
+    kubeconfig file is missing."""
+    path = kubeconfig_path(kubeconfig)
     if path and not os.path.isfile(path):
         raise StartupError(f"cannot load kubeconfig {path}: no such file")
-    return path or "the default kubeconfig (~/.kube/config)"
+    if in_cluster(kubeconfig):
+        return "the in-cluster configuration"
+    return f"kubeconfig {path}" if path else "the default kubeconfig (~/.kube/config)"
 
 
 async def connect(kubeconfig: str | None, cfg: OperatorConfiguration, source: str) -> Kube:
@@ -58,7 +61,7 @@ async def connect(kubeconfig: str | None, cfg: OperatorConfiguration, source: st
         return await Kube.connect(kubeconfig, limiter=limiter(cfg))
     except Exception as e:  # the kubeconfig loader raises whatever its parsing hit; each is a bad kubeconfig
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise StartupError(f"cannot load kubeconfig {source}: {detail}") from None
+        raise StartupError(f"cannot load {source}: {detail}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -84,11 +84,21 @@ def rest_requests(registry: CollectorRegistry | None = None) -> Counter:
     return metrics.families(registry, _create_rest_metrics)
 
 
+def kubeconfig_path(kubeconfig: str | None = None) -> str | None:
+    """The kubeconfig file :func:`load_configuration` reads: ``kubeconfig``, else ``$KUBECONFIG``; None means
+    in-cluster when running in a pod, else the kubeconfig loader's default (``~/.kube/config``)."""
+    return kubeconfig or os.environ.get("KUBECONFIG")
+
+
+def in_cluster(kubeconfig: str | None = None) -> bool:
+    return kubeconfig_path(kubeconfig) is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
 async def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> client.Configuration:
     """In-cluster when running in a pod and no kubeconfig is named; otherwise the kubeconfig file."""
     cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+    path = kubeconfig_path(kubeconfig)
+    if in_cluster(kubeconfig):
         config.load_incluster_config(client_configuration=cfg)
     else:
         await config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
