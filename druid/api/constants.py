@@ -22,6 +22,10 @@ ANNOTATION_ALLOW_UNHEALTHY_POD_EVICTION = "resources.druid.gardener.cloud/allow-
 ANNOTATION_CONFIGMAP_CHECKSUM = "checksum/etcd-configmap"  # pod template
 ANNOTATION_LEASE_PEER_TLS_ENABLED = "member.etcd.gardener.cloud/tls-enabled"  # member Lease
 ANNOTATION_SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"  # dropped for compaction pods
+# Ownership by annotation (no owner reference) of very old etcd-druid releases; see api.facts.legacy_owned_by
+ANNOTATION_LEGACY_OWNED_BY = "gardener.cloud/owned-by"  # <namespace>/<etcd name>
+ANNOTATION_LEGACY_OWNER_TYPE = "gardener.cloud/owner-type"
+LEGACY_OWNER_TYPE_ETCD = "etcd"
 
 # Labels ------------------------------------------------------------------------------------------------
 LABEL_NAME = "app.kubernetes.io/name"

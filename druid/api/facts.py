@@ -18,7 +18,13 @@ missing or mistyped fields:
 - **runtime components enabled**, **spec reconcile suspended**, **components protected**: whether the
   annotation disabling runtime component creation, suspending spec reconciliation, or disabling the
   component-protection webhook is present (whatever its value).
-- **controlled by**: an object's controller owner reference has the owner's UID (``metav1.IsControlledBy``).
+- **controlled by**: an object's controller owner reference has the owner's UID (``metav1.IsControlledBy``);
+  :func:`controller_of` describes an object's controller (or its absence) for messages.
+- **legacy owned**: an object without a controller that carries the owner annotations very old etcd-druid
+  releases (2020) put on the StatefulSet instead of an owner reference (``gardener.cloud/owned-by:
+  <namespace>/<name>``, ``gardener.cloud/owner-type: etcd``) belongs to that Etcd.
+- **claim name prefix**: the members' PersistentVolumeClaims are ``<prefix>-<ordinal>``, the prefix being
+  ``<volumeClaimTemplate or name>-<name>`` (:func:`claim_name_prefix`).
 - **member thresholds**: how long a member Lease may go unrenewed before the member is Unknown, and then
   NotReady (:class:`MemberThresholds`; ``controllers.etcd.etcdMember`` of the operator configuration).
 """
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
+from druid.api import names
 
 IN_PROGRESS_STATES = (c.OPERATION_STATE_PROCESSING, c.OPERATION_STATE_ERROR, c.OPERATION_STATE_REQUEUE)
 """lastOperation states of an operation that has not finished."""
@@ -154,11 +161,43 @@ def uid(obj: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _controller_ref(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    for ref in _at(obj, "metadata", "ownerReferences") or ():
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return ref
+    return None
+
+
 def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
     """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
     if obj is None or not owner_uid:
         return False
-    for ref in _at(obj, "metadata", "ownerReferences") or ():
-        if isinstance(ref, Mapping) and ref.get("controller"):
-            return bool(ref.get("uid") == owner_uid)
-    return False
+    ref = _controller_ref(obj)
+    return ref is not None and bool(ref.get("uid") == owner_uid)
+
+
+def controller_of(obj: Mapping[str, Any] | None) -> str:
+    """``<kind> <name> (uid <uid>)`` of ``obj``'s controller owner reference, or ``no controller``."""
+    ref = _controller_ref(obj)
+    if ref is None:
+        return "no controller"
+    return f"controller {ref.get('kind') or '?'} {ref.get('name') or '?'} (uid {ref.get('uid') or '?'})"
+
+
+def legacy_owned_by(obj: Mapping[str, Any] | None, namespace: str, name: str) -> bool:
+    """``obj`` has no controller and the owner annotations of old etcd-druid releases name Etcd ``namespace/name``."""
+    if obj is None or _controller_ref(obj) is not None:
+        return False
+    notes = annotations_of(obj)
+    return (
+        notes.get(c.ANNOTATION_LEGACY_OWNED_BY) == f"{namespace}/{name}"
+        and notes.get(c.ANNOTATION_LEGACY_OWNER_TYPE) == c.LEGACY_OWNER_TYPE_ETCD
+    )
+
+
+def claim_name_prefix(etcd: Mapping[str, Any]) -> str:
+    """``<volumeClaimTemplate or name>-<name>``: the members' claims are this plus ``-<ordinal>``."""
+    name = _at(etcd, "metadata", "name")
+    name = name if isinstance(name, str) else ""
+    template = _at(etcd, "spec", "volumeClaimTemplate")
+    return names.claim_name_prefix(template if isinstance(template, str) and template else name, name)

@@ -59,6 +59,15 @@ def pod_names(name: str, replicas: int) -> list[str]:
     return [pod_name(name, i) for i in range(replicas)]
 
 
+def claim_name_prefix(volume_claim_template: str, statefulset: str) -> str:
+    """The StatefulSet controller names a member's claim ``<template>-<statefulset>-<ordinal>``."""
+    return f"{volume_claim_template}-{statefulset}"
+
+
+def claim_name(volume_claim_template: str, statefulset: str, ordinal: int) -> str:
+    return f"{claim_name_prefix(volume_claim_template, statefulset)}-{ordinal}"
+
+
 def member_name(member_name_prefix: str | None, pod: str) -> str:
     """``<prefix>-<pod>`` when a non-empty prefix is set, else the pod name."""
     return f"{member_name_prefix}-{pod}" if member_name_prefix else pod

@@ -8,8 +8,17 @@ concurrently, whether its existing objects are deleted when it builds none, and 
 removed when no longer desired even if another field manager set them (an apply removes only fields druid
 itself owned).
 
+Never adopt: an object with a desired object's name that is not controlled by the Etcd (controller
+ownerReference with its UID) is never written: ``writable`` raises :class:`NotControlled` naming it and its
+controller (or "no controller"), which ``sync`` reports with the component's sync code. The informer caches
+hold only objects labelled ``managed-by=etcd-druid``, so a name the cache does not know is read from the API
+server before druid creates it (the only reads this adds, and only when something is to be created). The one
+exception is ownership the way very old etcd-druid releases recorded it, by annotations naming this Etcd
+(``api.facts.legacy_owned_by``): such an object is taken over, as etcd-druid did.
+
 ``existing`` / ``existing_names`` / ``trigger_delete`` find objects by the component's names and label
-selector, and only ever consider objects *controlled* by the Etcd (controller ownerReference with its UID).
+selector, and only ever consider objects *controlled* by the Etcd, so neither a spec reconcile nor the
+deletion of an Etcd ever deletes an object of someone else.
 Deletions carry the object's UID as a precondition, so an object replaced in between is never deleted by
 mistake; NotFound is success. Errors are raised as :class:`DruidError` with the component's get/sync/delete
 code.
@@ -29,7 +38,7 @@ import structlog
 
 from druid.api import names
 from druid.api.etcd import Etcd
-from druid.api.facts import controlled_by
+from druid.api.facts import controlled_by, controller_of, legacy_owned_by
 from druid.components import diff
 from druid.components.base import Component
 from druid.components.errors import (
@@ -153,6 +162,35 @@ class SyncContext:
         return result
 
 
+# ---------------------------------------------------------------------------------------------- ownership
+
+
+class NotControlled(Exception):
+    """An object with the name of one of the Etcd's objects exists but is not controlled by the Etcd."""
+
+    def __init__(self, res: ResourceRef, obj: Obj, ref: EtcdRef) -> None:
+        meta = obj.get("metadata") or {}
+        self.message = (
+            f"{res.kind} {meta.get('namespace') or ref.namespace}/{meta.get('name')} exists and is not controlled by "
+            f"etcd {ref} ({controller_of(obj)}); druid neither changes nor deletes it"
+        )
+        super().__init__(self.message)
+
+
+async def writable(ctx: SyncContext, res: ResourceRef, namespace: str, name: str, ref: EtcdRef) -> Obj | None:
+    """The live object druid may write to (None: there is none), else :class:`NotControlled`.
+
+    Read from the cache; a name the cache does not know is looked up on the API server, since the caches hold
+    only objects labelled as druid's.
+    """
+    live = await ctx.current(res, namespace, name)
+    if live is None and res in ctx.caches:
+        live = await ctx.kube.get_or_none(res, name, namespace)
+    if live is not None and not controlled_by(live, ref.uid) and not legacy_owned_by(live, ref.namespace, ref.name):
+        raise NotControlled(res, live, ref)
+    return live
+
+
 # ---------------------------------------------------------------------------------------------- locating
 
 
@@ -240,10 +278,10 @@ def stale_fields(component: Component, desired: Obj, live: Obj | None) -> list[s
     return [f for f in component.stale_spec_fields if f not in want and f in have]
 
 
-async def _sync_one(ctx: SyncContext, component: Component, desired: Obj) -> None:
+async def _sync_one(ctx: SyncContext, component: Component, ref: EtcdRef, desired: Obj) -> None:
     res, meta = component.resource, desired["metadata"]
     config = component.applied(desired)
-    live = await ctx.current(res, meta.get("namespace") or "", meta["name"])
+    live = await writable(ctx, res, meta.get("namespace") or "", meta["name"], ref)
     result = await ctx.apply(res, config, live)
     stale = stale_fields(component, desired, result or live)
     if stale:
@@ -269,10 +307,12 @@ async def sync(ctx: SyncContext, component: Component, etcd: Etcd | EtcdRef, des
             if component.delete_when_not_desired and not desired:
                 await _delete_all(ctx, component, await existing(ctx, component, ref, cached=True))
             elif component.concurrent:
-                await asyncio.gather(*(_sync_one(ctx, component, d) for d in desired))
+                await asyncio.gather(*(_sync_one(ctx, component, ref, d) for d in desired))
             else:
                 for d in desired:
-                    await _sync_one(ctx, component, d)
+                    await _sync_one(ctx, component, ref, d)
         except DruidError as e:
             raise DruidError(component.error_codes.sync, OPERATION_SYNC, e.message, e.cause) from e
+        except NotControlled as e:
+            raise DruidError(component.error_codes.sync, OPERATION_SYNC, e.message) from e
     return ctx.writes[start:]

@@ -13,6 +13,9 @@ docs/compatibility.md).
   re-created on a later run.
 - Otherwise apply the desired StatefulSet (with ``spec.replicas``).
 
+A StatefulSet named like the Etcd that the Etcd does not control is left alone and reported
+(``components.sync.writable``), as every component's objects are.
+
 Waits raise :class:`RequeueAfter` (lastOperation state Requeue, retried after the sync retry interval).
 Druid deviation, forced by server-side apply: for the TLS patch the immutable fields are copied from the live
 StatefulSet instead of being left out, since leaving out fields druid owns would make the apply remove them.
@@ -37,7 +40,7 @@ from druid.api.resources import ETCD_OPS_TASKS
 from druid.components import memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
-from druid.components.sync import SyncContext, has_labels
+from druid.components.sync import NotControlled, SyncContext, has_labels, writable
 from druid.config import features, images
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.plan import Plan
@@ -129,7 +132,12 @@ async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -
     key = f"{etcd.namespace}/{etcd.name}"
     name = names.statefulset_name(etcd.name)
     [desired] = plan.objects[registry.STATEFUL_SET]
-    existing = ctx.cached(STATEFULSETS, etcd.namespace, name)
+    try:
+        existing = await writable(ctx, STATEFULSETS, etcd.namespace, name, run.ref)
+    except NotControlled as e:
+        raise _sync_error(e.message) from e
+    except ApiError as e:
+        raise _sync_error(f"Error getting StatefulSet {key} for etcd: {key}", e) from e
     try:
         if existing is None:
             observed = etcd.status.observed_generation if etcd.status else None
@@ -186,8 +194,8 @@ async def pre_sync(ctx: SyncContext, run: Run, etcd: Etcd) -> None:
     if not etcd.backup_store_enabled:
         return
     existing = ctx.cached(STATEFULSETS, etcd.namespace, names.statefulset_name(etcd.name))
-    if existing is None or not _spec(existing).get("replicas"):
-        return
+    if existing is None or not controlled_by(existing, run.ref.uid) or not _spec(existing).get("replicas"):
+        return  # (a StatefulSet of someone else is reported by the sync, which leaves it alone)
     prefix = _presync_prefix(run, etcd, existing)
     if prefix is None:
         return
