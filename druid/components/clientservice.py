@@ -1,8 +1,10 @@
 """Service ``<n>-client`` in front of the etcd pods: client, server (peer) and backup-restore ports.
 
-``spec.etcd.clientService`` adds labels (merged last, so they may override the managed ones), sets the
-annotations and ``trafficDistribution``. Upstream replaces the annotations wholesale on every sync, so the
-built object always carries ``metadata.annotations`` (``{}`` when none are configured). Found by name.
+``spec.etcd.clientService`` adds labels, sets the annotations and ``trafficDistribution``. druid's own labels
+(managed-by, part-of, component, name) always win over a ``clientService`` label with the same key (etcd-druid
+lets the user's label win, which takes the Service out of druid's cache and protection). Upstream replaces the
+annotations wholesale on every sync, so the built object always carries ``metadata.annotations`` (``{}`` when
+none are configured). Found by name.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def build(etcd: Etcd, opts: BuildOptions) -> list[Obj]:
     config = etcd.spec.etcd
     settings = config.client_service
     meta = metadata(etcd, names.client_service_name(etcd.name), COMPONENT_LABEL)
-    meta["labels"].update((settings.labels if settings else None) or {})
+    meta["labels"] = {**((settings.labels if settings else None) or {}), **meta["labels"]}
     meta["annotations"] = dict((settings.annotations if settings else None) or {})
     spec: dict[str, Any] = {
         "type": "ClusterIP",

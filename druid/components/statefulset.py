@@ -82,12 +82,15 @@ def _selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -
 
 
 def pod_labels(etcd: Etcd, existing: Obj | None = None) -> dict[str, str]:
-    """``spec.labels`` overlaid with the StatefulSet labels; plus the existing template labels if needed."""
+    """``spec.labels`` overlaid with the StatefulSet labels; plus the existing template labels if needed.
+
+    The StatefulSet's own labels always win (etcd-druid lets an existing template's labels override them)."""
     sts_labels = metadata(etcd, names.statefulset_name(etcd.name), COMPONENT_LABEL)["labels"]
     labels = {**etcd.spec.labels, **sts_labels}
     spec = (existing or {}).get("spec") or {}
     if not _selector_matches(spec.get("selector"), labels):
-        labels = {**labels, **(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})}
+        old = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        labels = {**labels, **old, **sts_labels}
     return labels
 
 

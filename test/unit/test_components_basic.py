@@ -183,7 +183,11 @@ def test_c23_client_service_ports_selector_and_overrides() -> None:
                 "clientPort": 3379,
                 "serverPort": 3380,
                 "clientService": {
-                    "labels": {"networking.gardener.cloud/to-etcd": "allowed", "app.kubernetes.io/name": "custom"},
+                    "labels": {
+                        "networking.gardener.cloud/to-etcd": "allowed",
+                        "app.kubernetes.io/name": "custom",
+                        "app.kubernetes.io/managed-by": "not-druid",
+                    },
                     "annotations": {"networking.resources.gardener.cloud/from-all": "true"},
                     "trafficDistribution": "PreferClose",
                 },
@@ -192,8 +196,9 @@ def test_c23_client_service_ports_selector_and_overrides() -> None:
         }
     )
     svc = only(clientservice.build(custom, OPTS))
+    # druid's own labels win over clientService labels with the same key (etcd-druid lets the user's win)
     assert svc["metadata"]["labels"] == {
-        **labels("etcd-client-service", "custom"),
+        **labels("etcd-client-service", "etcd-main-client"),
         "networking.gardener.cloud/to-etcd": "allowed",
     }
     assert svc["metadata"]["annotations"] == {"networking.resources.gardener.cloud/from-all": "true"}
