@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from druid.api import constants as c
 from druid.api import problems as field_problems
 from druid.api.etcd import Etcd
-from druid.components import registry
+from druid.components import registry, validation
 from druid.components.base import BuildOptions
 from druid.components.options import build_options
 from druid.gocompat import goyaml
@@ -54,12 +54,6 @@ def default_options() -> BuildOptions:
     return build_options()
 
 
-def build_objects(etcd: Etcd, opts: BuildOptions, *, backup_host_path: str | None = None) -> list[Obj]:
-    """The desired objects of a validated ``etcd``, in sync order (what the controller creates or patches)."""
-    desired = registry.desired_objects(etcd, opts, backup_host_path=backup_host_path)
-    return [o for objects in desired.values() for o in objects]
-
-
 def render_objects(
     etcd_raw: dict[str, Any],
     *,
@@ -69,12 +63,16 @@ def render_objects(
 ) -> list[Obj]:
     """Validate ``etcd_raw`` (an Etcd as JSON-like dict) and return its desired objects in sync order.
 
-    ``namespace`` fills in a missing ``metadata.namespace`` (a different one is an error); ``opts``
-    defaults to ``default_options()``; ``backup_host_path`` is the Local provider's bucket directory
-    (None: ``/etc/gardener/local-backupbuckets``). Raises ``RenderError``.
+        ``namespace`` fills in a missing ``metadata.namespace`` (a different one is an error); ``opts``
+        defaults to ``default_options()``; ``backup_host_path`` is the Local provider's bucket directory
+        (None: ``/etc/gardener/local-backupbuckets``). Raises ``RenderError``, also for what the controller refuses
+    before writing (``components.validation.spec_problems``: invalid labels, derived names, quota).
     """
     etcd = validate(etcd_raw, namespace=namespace)
-    return build_objects(etcd, opts or default_options(), backup_host_path=backup_host_path)
+    desired = registry.desired_objects(etcd, opts or default_options(), backup_host_path=backup_host_path)
+    if problems := validation.spec_problems(etcd, desired):
+        raise RenderError(problems)
+    return [o for objects in desired.values() for o in objects]
 
 
 def validate(etcd_raw: Any, *, namespace: str | None = None) -> Etcd:

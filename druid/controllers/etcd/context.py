@@ -24,7 +24,7 @@ DELETE_RETRY_INTERVAL = 5.0  # upstream: objects still present after trigger-del
 @dataclass
 class Deps:
     kube: Kube
-    caches: Mapping[ResourceRef, ObjectCache]  # managed kinds, pods, PVCs (label-scoped informer stores)
+    caches: Mapping[ResourceRef, ObjectCache]  # managed kinds, pods, PVCs (label-scoped informer stores), Etcds
     secrets: ObjectCache  # metadata-only Secrets
     build_options: BuildOptions
     events: EventRecorder

@@ -1,9 +1,12 @@
-"""The plan of a spec reconcile: every desired object, built before anything is written.
+"""The plan of a spec reconcile: every desired object, built and checked before anything is written.
 
 A spec that cannot be built (e.g. an unsupported store provider) raises a DruidError with the failing
-component's sync code and the field at fault. Referenced Secrets are looked up in the metadata-only Secret
-cache; the missing ones are listed (the StatefulSet waits for them). For a Local store with a ``secretRef``
-the bucket host directory is read from that Secret (uncached: druid caches no Secret data).
+component's sync code and the field at fault. A spec whose values or derived names the API server would
+refuse, whose quota etcd cannot use, or whose volume claims would be another Etcd's
+(``components.validation``) raises ``ERR_INVALID_SPEC`` naming every field at fault. Referenced Secrets are
+looked up in the metadata-only Secret cache; the missing ones are listed (the StatefulSet waits for them). For
+a Local store with a ``secretRef`` the bucket host directory is read from that Secret (uncached: druid caches
+no Secret data).
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from dataclasses import dataclass, field
 from druid.api import store as store_api
 from druid.api.etcd import Etcd
 from druid.api.facts import referenced_secrets
-from druid.components import registry
+from druid.components import registry, validation
 from druid.components import statefulset as sts_component
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd.context import Run
+from druid.controllers.etcd.operation import ERR_INVALID_SPEC, ETCDS
 from druid.runtime.client import ApiError
-from druid.runtime.objects import SECRETS, Obj, ObjectKey
+from druid.runtime.objects import PVCS, SECRETS, Obj, ObjectKey
 
 
 @dataclass
@@ -77,7 +81,17 @@ async def make_plan(run: Run, etcd: Etcd) -> Plan:
         plan.objects = registry.desired_objects(etcd, deps.build_options, backup_host_path=plan.backup_host_path)
     except registry.InvalidSpec as e:
         raise _invalid(e.kind, e.error) from e
+    problems = validation.spec_problems(etcd, plan.objects)
+    if registry.STATEFUL_SET in plan.objects:
+        etcds, claims = (deps.caches[r].list(etcd.namespace) if r in deps.caches else [] for r in (ETCDS, PVCS))
+        problems += validation.claim_problems(etcd, run.etcd, etcds, claims)
+    if problems:
+        raise invalid_spec(problems)
     return plan
+
+
+def invalid_spec(problems: list[str]) -> DruidError:
+    return DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, f"Invalid spec, nothing was written: {'; '.join(problems)}")
 
 
 def missing_secrets_error(etcd: Etcd, missing: list[str]) -> DruidError:

@@ -47,7 +47,7 @@ def make_etcd_controller(
     """
     cfg = config.controllers.etcd
     source = CacheSource(informers, namespace)
-    caches = {res: source.informer(res).store for res in (*MANAGED_KINDS, PODS, PVCS)}
+    caches = {res: source.informer(res).store for res in (*MANAGED_KINDS, PODS, PVCS, ETCDS)}
     deps = Deps(
         kube=kube,
         caches=caches,
