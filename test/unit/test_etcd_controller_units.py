@@ -171,8 +171,16 @@ async def test_b16_b17_last_operation_records_and_dedupe() -> None:
     failed = StepResult.failed(DruidError("ERR_SYNC_STATEFULSET", "Sync", "boom"))
     await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, failed)
     assert status()["lastOperation"]["state"] == "Error"
-    assert status()["lastOperation"]["description"] == " Operation will be retried."
+    # druid names the failed step (upstream: " Operation will be retried."): from the errors when not given ...
+    assert status()["lastOperation"]["description"] == "Sync failed (ERR_SYNC_STATEFULSET). Operation will be retried."
     assert [e["code"] for e in status()["lastErrors"]] == ["ERR_SYNC_STATEFULSET"]
+    # ... and as the step that failed when the run says which
+    failed = StepResult.failed(DruidError("ERR_SYNC_STATEFULSET", "Sync", "boom"), step="Sync of component StatefulSet")
+    await writer.record_incomplete(c.OPERATION_TYPE_RECONCILE, failed)
+    description = status()["lastOperation"]["description"]
+    assert description == "Sync of component StatefulSet failed. Operation will be retried."
+    other = StepResult.failed_with(ValueError("x"), "Removing the finalizer")
+    assert (other.description, other.errors) == ("Removing the finalizer failed.", [])
     await writer.record_success(c.OPERATION_TYPE_RECONCILE)
     assert status()["lastOperation"]["description"] == "Etcd cluster has been successfully reconciled"
 

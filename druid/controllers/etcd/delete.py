@@ -51,7 +51,7 @@ async def reconcile_delete(run: Run) -> Action:
         if others:
             raise others[0]
         if errors:
-            result = StepResult.failed(*errors)
+            result = StepResult.failed(*errors, step="Deletion of the components")
         else:
             remaining = [n for comp in components for n in await existing_names(ctx, comp, ref)]
             if remaining:
@@ -62,11 +62,9 @@ async def reconcile_delete(run: Run) -> Action:
                     await remove_finalizer(run)
                 log.info("etcd cleaned up; finalizer removed")
                 return Action.done()
-    except DruidError as e:
-        result = StepResult.failed(e)
-    except ApiError as e:
+    except (DruidError, ApiError) as e:
         log.warning("deletion failed", error=str(e))
-        result = StepResult(error=True, done=False)
+        result = StepResult.failed_with(e, "Deletion of the components or removal of the finalizer")
     try:
         await run.status.record_incomplete(DELETE, result)
     except ApiError as e:

@@ -5,6 +5,10 @@ is in progress``, success ``Etcd cluster has been successfully reconciled``, an 
 ``<step description> Operation will be retried.`` with state ``Error`` when it failed (lastErrors from its
 DruidErrors) or ``Requeue`` when it only has to wait. ``runID`` is the reconcile ID.
 
+Druid deviation: a failed run always names its step (``Sync of component ClientService failed. Operation will
+be retried.``); upstream leaves the step description empty for failures (`` Operation will be retried.``). A
+result without a step description is described by its errors' operations and codes.
+
 Druid deviation (zero writes in a steady state): a record identical to the current one (same type, state,
 description and lastErrors codes/descriptions) is not written again, so an Etcd stuck on the same error,
 or one that is reconciled while already in sync, does not get a status write per retry; ``runID`` and
@@ -59,8 +63,16 @@ class StepResult:
     done: bool = True  # ran to the end
 
     @classmethod
-    def failed(cls, *errors: DruidError) -> StepResult:
-        return cls(errors=list(errors), error=True, done=False)
+    def failed(cls, *errors: DruidError, step: str = "") -> StepResult:
+        """Failed in ``step`` (what was being done, e.g. ``Sync of component Role``)."""
+        return cls(errors=list(errors), error=True, done=False, description=f"{step} failed." if step else "")
+
+    @classmethod
+    def failed_with(cls, error: Exception, step: str) -> StepResult:
+        """Failed in ``step`` with ``error``: listed in lastErrors when it is a DruidError (as upstream does)."""
+        if isinstance(error, DruidError):
+            return cls.failed(error, step=step)
+        return cls(error=True, done=False, description=f"{step} failed.")
 
     @classmethod
     def wait(cls, after: float, description: str) -> StepResult:
@@ -154,4 +166,12 @@ class StatusWriter:
 
     async def record_incomplete(self, op_type: str, result: StepResult) -> None:
         state = c.OPERATION_STATE_ERROR if result.error else c.OPERATION_STATE_REQUEUE
-        await self.record(op_type, state, f"{result.description} {RETRY_SUFFIX}", result.errors)
+        await self.record(op_type, state, f"{step_description(result)} {RETRY_SUFFIX}", result.errors)
+
+
+def step_description(result: StepResult) -> str:
+    """The result's step description, else one made of its errors (``Sync failed (ERR_SYNC_ROLE).``)."""
+    if result.description:
+        return result.description
+    steps = ", ".join(dict.fromkeys(f"{e.operation} failed ({e.code})" for e in result.errors))
+    return f"{steps}." if steps else "A step failed."

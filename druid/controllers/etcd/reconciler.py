@@ -89,7 +89,7 @@ class EtcdReconciler:
             try:
                 etcd = Etcd.model_validate(obj)
             except ValidationError as e:
-                result = StepResult.failed(invalid_spec_error(e))
+                result = StepResult.failed(invalid_spec_error(e), step="Parsing the Etcd (nothing was written)")
                 await run.status.record_incomplete(RECONCILE, result)
                 return Action.requeue(self.deps.status_sync_period)
             spec_result = await reconcile_spec(run, etcd)
@@ -133,7 +133,7 @@ class EtcdReconciler:
                 await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})
         except ApiError as e:
             log.warning("could not complete the reconcile", error=str(e))
-            result = StepResult(error=True, done=False)
+            result = StepResult.failed_with(e, "Recording observedGeneration and removing the operation annotation")
             await run.status.record_incomplete(RECONCILE, result)
             return result
         return None

@@ -42,47 +42,58 @@ async def ensure_finalizer(ctx: SyncContext, run: Run) -> None:
 
 
 async def _steps(run: Run, etcd: Etcd, plan: Plan, ctx: SyncContext) -> StepResult:
-    """finalizer → pre-sync → sync in order (a failing component stops the rest) → cleanup."""
+    """finalizer → pre-sync → sync in order (a failing component stops the rest) → cleanup.
+
+    A failure is returned with the step it happened in (lastOperation's description names it)."""
     after = run.deps.sync_retry_interval
-    await ensure_finalizer(ctx, run)
+    step = f"Adding finalizer {c.FINALIZER_ETCD}"
     try:
-        await statefulset.pre_sync(ctx, run, etcd)
-    except RequeueAfter as e:
-        log.info("waiting in pre-sync", reason=e.message)
-        text = f"requeueing pre-sync of component {registry.STATEFUL_SET} to be retried after {duration_text(after)}"
-        return StepResult.wait(after, text)
-    for kind in registry.sync_kinds(etcd):
+        await ensure_finalizer(ctx, run)
+        step = f"Pre-sync of component {registry.STATEFUL_SET}"
         try:
-            if kind != registry.STATEFUL_SET:
-                await sync(ctx, registry.component(kind), run.ref, plan.objects[kind])
-            elif plan.missing_secrets:
-                raise missing_secrets_error(etcd, plan.missing_secrets)
-            else:
-                await statefulset.sync_statefulset(ctx, run, etcd, plan)
+            await statefulset.pre_sync(ctx, run, etcd)
         except RequeueAfter as e:
-            log.info("retrying sync of component later", kind=kind, reason=e.message)
-            return StepResult.wait(after, f"retrying sync of component {kind} after {duration_text(after)}")
+            log.info("waiting in pre-sync", reason=e.message)
+            text = f"requeueing pre-sync of component {registry.STATEFUL_SET} to be retried after"
+            return StepResult.wait(after, f"{text} {duration_text(after)}")
+        for kind in registry.sync_kinds(etcd):
+            step = f"Sync of component {kind}"
+            try:
+                if kind != registry.STATEFUL_SET:
+                    await sync(ctx, registry.component(kind), run.ref, plan.objects[kind])
+                elif plan.missing_secrets:
+                    raise missing_secrets_error(etcd, plan.missing_secrets)
+                else:
+                    await statefulset.sync_statefulset(ctx, run, etcd, plan)
+            except RequeueAfter as e:
+                log.info("retrying sync of component later", kind=kind, reason=e.message)
+                return StepResult.wait(after, f"retrying sync of component {kind} after {duration_text(after)}")
+    except (DruidError, ApiError) as e:
+        log.warning("spec reconcile failed", step=step, error=str(e))
+        return StepResult.failed_with(e, step)
     errors: list[DruidError] = []
+    failed: list[str] = []
     for kind in registry.cleanup_kinds(etcd):
         try:
             await trigger_delete(ctx, registry.component(kind), run.ref, cached=True)
         except DruidError as e:
             errors.append(e)
-    return StepResult.failed(*errors) if errors else StepResult()
+            failed.append(kind)
+    if errors:
+        return StepResult.failed(*errors, step=f"Deletion of components {', '.join(failed)}")
+    return StepResult()
 
 
 async def reconcile_spec(run: Run, etcd: Etcd) -> StepResult:
     """Plan, then run the steps; lastOperation/lastErrors are recorded here."""
     try:
         plan = await make_plan(run, etcd)
+    except (DruidError, ApiError) as e:
+        log.warning("spec reconcile failed", step="plan", error=str(e))
+        result = StepResult.failed_with(e, "Checking the spec (nothing was written)")
+    else:
         ctx = run.sync_context(before_write=lambda: run.status.record_start(RECONCILE))
         result = await _steps(run, etcd, plan, ctx)
-    except DruidError as e:
-        log.warning("spec reconcile failed", error=str(e))
-        result = StepResult.failed(e)
-    except ApiError as e:
-        log.warning("spec reconcile failed", error=str(e))
-        result = StepResult(error=True, done=False)
     if result.done:
         await run.status.record_success(RECONCILE)
     else:
