@@ -1,6 +1,7 @@
 """Spec auto-reconcile (checklist B13; also C18 with disableEtcdServiceAccountAutomount): spec changes apply
 without the annotation, every periodic reconcile re-runs the spec sync, and that sync writes nothing when in sync
-(even for values the API server normalises, like ``cpu: 1000m``)."""
+(even for values the API server normalises, like ``cpu: 1000m``, and with ``clientService.labels`` that try to
+override druid's own labels: issue 13, finding 5)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,41 @@ async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator
         return await kube.get_or_none(SERVICES, "b13-client", namespace) is not None
 
     await eventually(recreated, timeout=15, what="client service re-created by the periodic spec sync")
+
+
+async def test_finding5_client_service_labels_cannot_override_druids_and_steady_state_writes_nothing(
+    operator: Operator, kube: Kube, namespace: str
+) -> None:
+    hostile = {
+        c.LABEL_MANAGED_BY: "not-druid",
+        c.LABEL_PART_OF: "someone-else",
+        c.LABEL_COMPONENT: "x",
+        c.LABEL_NAME: "y",
+        "team": "blue",
+    }
+    await kube.create(ETCDS, etcd_manifest("hostile", namespace, etcd={"clientService": {"labels": hostile}}))
+    await wait_for_operation(kube, namespace, "hostile", c.OPERATION_STATE_SUCCEEDED, generation=1)
+    svc = await kube.get(SERVICES, "hostile-client", namespace)
+    assert svc["metadata"]["labels"] == {
+        c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE,
+        c.LABEL_PART_OF: "hostile",
+        c.LABEL_COMPONENT: c.COMPONENT_CLIENT_SERVICE,
+        c.LABEL_NAME: "hostile-client",
+        "team": "blue",
+    }
+
+    async def in_sync() -> bool:  # (as in the B13 test: status and caches show the ready StatefulSet)
+        etcd, sts = await kube.get(ETCDS, "hostile", namespace), await kube.get(STATEFULSETS, "hostile", namespace)
+        return (etcd.get("status") or {}).get("readyReplicas") == 1 and all(
+            (cached(operator, res, namespace, obj["metadata"]["name"]) or {}).get("metadata", {}).get("resourceVersion")
+            == obj["metadata"]["resourceVersion"]
+            for res, obj in ((ETCDS, etcd), (STATEFULSETS, sts), (SERVICES, svc))
+        )
+
+    await eventually(in_sync, timeout=30, what="druid's status and caches (the client Service too) in sync")
+    await operator.wait_reconciles(2)
+    writes = operator.writes(namespace)
+    with structlog.testing.capture_logs() as logs:
+        await operator.wait_reconciles(5)
+    written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
+    assert operator.writes(namespace) == writes, f"hostile clientService.labels must not cause writes: {written}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from druid.api import constants as c
 from druid.controllers.etcd.operation import ETCDS
-from druid.runtime.client import Kube
+from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import (
     CONFIGMAPS,
     EVENTS,
@@ -17,9 +17,9 @@ from druid.runtime.objects import (
     SERVICES,
     STATEFULSETS,
     ObjectKey,
+    ResourceRef,
 )
 from druid.testing.etcds import (
-    annotate_reconcile,
     condition,
     etcd_manifest,
     get_etcd,
@@ -158,32 +158,93 @@ async def test_b14_suspend_skips_spec_but_refreshes_status(operator: Operator, k
     assert "quota-backend-bytes: 8589934592" in config["data"]["etcd.conf.yaml"]
 
 
+POLICIES = ResourceRef(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", False
+)
+BINDINGS = ResourceRef(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", False
+)
+
+
+async def refuse_service(kube: Kube, namespace: str, name: str) -> str:
+    """A ValidatingAdmissionPolicy (no webhook: the API server itself) refusing to create or change the Service
+    ``namespace/name``; returns the policy's name (also its binding's). Waits until the API server enforces it."""
+    policy = f"refuse-{namespace}-{name}"
+    match = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "resourceRules": [
+            {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"]}
+        ],
+    }
+    await kube.create(
+        POLICIES,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": match,
+                "validations": [{"expression": f"object.metadata.name != '{name}'", "message": "refused by the test"}],
+            },
+        },
+    )
+    await kube.create(
+        BINDINGS,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"], "matchResources": match},
+        },
+    )
+    probe = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}}
+    probe["spec"] = {"ports": [{"port": 1}]}
+
+    async def enforced() -> bool:
+        try:
+            await kube.create(SERVICES, probe, dry_run=True)
+        except ApiError as e:
+            return "refused by the test" in e.message
+        return False
+
+    await eventually(enforced, timeout=30, what=f"the API server refusing Service {name}")
+    return policy
+
+
 async def test_b16_failing_component_stops_later_ones(operator: Operator, kube: Kube, namespace: str) -> None:
-    bad = {"etcd": {"clientService": {"labels": {"bad label!": "x"}}}}
-    await kube.create(ETCDS, etcd_manifest("b16", namespace, **bad))
-    etcd = await wait_for_operation(kube, namespace, "b16", c.OPERATION_STATE_ERROR)
-    op = last_operation(etcd)
-    assert op["description"] == " Operation will be retried."
-    errors = etcd["status"]["lastErrors"]
-    assert [e["code"] for e in errors] == ["ERR_SYNC_CLIENT_SERVICE"]
-    assert errors[0]["description"].startswith("[Operation: Sync, Code: ERR_SYNC_CLIENT_SERVICE] message: ")
-    # The API server's refusal is printed as Go prints a StatusError: its message, no "422 Invalid:" prefix.
-    cause = errors[0]["description"].split(", cause: ", 1)[1]
-    assert cause.startswith('Service "b16-client" is invalid: '), cause
-    assert "observedGeneration" not in etcd["status"]
-    assert await kube.get_or_none(PDBS, "b16", namespace) is not None  # synced before the client service
-    for res, name in ((SERVICES, "b16-peer"), (CONFIGMAPS, "b16-config"), (STATEFULSETS, "b16")):
-        assert await kube.get_or_none(res, name, namespace) is None, f"{res.kind} {name} must not be created"
-    key = ObjectKey(namespace, "b16")
+    # The API server refuses the client Service mid-sync (an admission policy; the spec itself is valid, so the
+    # checks before any write pass): the components before it are synced, those after it are not.
+    policy = await refuse_service(kube, namespace, "b16-client")
+    try:
+        await kube.create(ETCDS, etcd_manifest("b16", namespace))
+        etcd = await wait_for_operation(kube, namespace, "b16", c.OPERATION_STATE_ERROR)
+        op = last_operation(etcd)
+        # druid names the step (etcd-druid: " Operation will be retried.")
+        assert op["description"] == "Sync of component ClientService failed. Operation will be retried."
+        errors = etcd["status"]["lastErrors"]
+        assert [e["code"] for e in errors] == ["ERR_SYNC_CLIENT_SERVICE"]
+        assert errors[0]["description"].startswith("[Operation: Sync, Code: ERR_SYNC_CLIENT_SERVICE] message: ")
+        # The API server's refusal is printed as Go prints a StatusError: its message, no "422 Invalid:" prefix.
+        cause = errors[0]["description"].split(", cause: ", 1)[1]
+        assert cause.startswith('services "b16-client" is forbidden: '), cause
+        assert "refused by the test" in cause
+        assert "observedGeneration" not in etcd["status"]
+        assert await kube.get_or_none(PDBS, "b16", namespace) is not None  # synced before the client service
+        for res, name in ((SERVICES, "b16-peer"), (CONFIGMAPS, "b16-config"), (STATEFULSETS, "b16")):
+            assert await kube.get_or_none(res, name, namespace) is None, f"{res.kind} {name} must not be created"
+        key = ObjectKey(namespace, "b16")
 
-    async def retried_with_backoff() -> bool:
-        return operator.etcd.queue.num_requeues(key) >= 3
+        async def retried_with_backoff() -> bool:
+            return operator.etcd.queue.num_requeues(key) >= 3
 
-    await eventually(retried_with_backoff, timeout=15, what="rate-limited retries")
-    assert operator.etcd.queue._limiter.max_delay == 1.0  # backoff capped at etcdStatusSyncPeriod
+        await eventually(retried_with_backoff, timeout=15, what="rate-limited retries")
+        assert operator.etcd.queue._limiter.max_delay == 1.0  # backoff capped at etcdStatusSyncPeriod
+    finally:
+        await kube.delete(BINDINGS, policy)
+        await kube.delete(POLICIES, policy)
 
-    await annotate_reconcile(kube, namespace, "b16", {"etcd": {"clientService": {"labels": None}}})
-    etcd = await wait_for_operation(kube, namespace, "b16", c.OPERATION_STATE_SUCCEEDED, generation=2)
+    etcd = await wait_for_operation(kube, namespace, "b16", c.OPERATION_STATE_SUCCEEDED, generation=1)
     assert "lastErrors" not in etcd["status"]
     assert await kube.get_or_none(STATEFULSETS, "b16", namespace) is not None
 
