@@ -100,6 +100,26 @@ def test_controlled_by_reads_the_first_controller_reference() -> None:
     assert facts.uid(etcd()) == "u-1" and facts.uid({}) is None
 
 
+def test_controller_of_and_legacy_ownership() -> None:
+    ref = {"kind": "ConfigMap", "name": "app", "uid": "u-9", "controller": True}
+    assert facts.controller_of({"metadata": {"ownerReferences": [ref]}}) == "controller ConfigMap app (uid u-9)"
+    assert facts.controller_of({"metadata": {"ownerReferences": [{**ref, "controller": False}]}}) == "no controller"
+    assert facts.controller_of({}) == "no controller"
+    legacy = {c.ANNOTATION_LEGACY_OWNED_BY: "ns/etcd-main", c.ANNOTATION_LEGACY_OWNER_TYPE: "etcd"}
+    assert facts.legacy_owned_by({"metadata": {"annotations": legacy}}, "ns", "etcd-main")
+    assert not facts.legacy_owned_by({"metadata": {"annotations": legacy}}, "ns", "other")
+    assert not facts.legacy_owned_by(
+        {"metadata": {"annotations": {**legacy, c.ANNOTATION_LEGACY_OWNER_TYPE: "x"}}}, "ns", "etcd-main"
+    )
+    # a controller reference decides, whatever the annotations say
+    assert not facts.legacy_owned_by({"metadata": {"annotations": legacy, "ownerReferences": [ref]}}, "ns", "etcd-main")
+
+
+def test_claim_name_prefix() -> None:
+    assert facts.claim_name_prefix({"metadata": {"name": "a-b"}, "spec": {}}) == "a-b-a-b"
+    assert facts.claim_name_prefix({"metadata": {"name": "b-a-b"}, "spec": {"volumeClaimTemplate": "a"}}) == "a-b-a-b"
+
+
 def test_member_thresholds_default_to_the_operator_defaults() -> None:
     assert facts.MemberThresholds() == facts.MemberThresholds(unknown=60.0, not_ready=300.0)
 
