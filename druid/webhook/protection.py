@@ -12,7 +12,10 @@ the decision table is testable without a cluster. Order, messages and codes foll
    (none ⇒ allowed, more ⇒ ``ERR_TOO_MANY_MATCHING_STATEFULSETS``); other kinds ⇒ allowed. Decode
    errors answer 400, other errors 500.
 3. Not ``app.kubernetes.io/managed-by=etcd-druid`` ⇒ allowed.
-4. No ``app.kubernetes.io/part-of`` label or no such Etcd ⇒ allowed with a warning.
+4. No ``app.kubernetes.io/part-of`` label or no such Etcd ⇒ allowed with a warning. Not controlled by that
+   Etcd (controller owner reference with its UID; for an UPDATE neither before nor after) ⇒ allowed: druid
+   never adopts, so an object of someone else that merely carries druid's labels is its owner's to change
+   (druid deviation; upstream protects by labels alone).
 5. Etcd annotated ``disable-etcd-component-protection`` ⇒ allowed.
 6. Runtime kinds (SA, Role, RoleBinding, Lease, PDB, Service) of an Etcd annotated
    ``disable-etcd-runtime-component-creation`` ⇒ allowed.
@@ -273,6 +276,8 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
         return Decision.allow(f"resource: {key}  is not part of any Etcd, skipping validations", (warning,))
 
     name = str((etcd.get("metadata") or {}).get("name") or etcd_name)
+    if not _controlled_by(request, gk, meta, etcd):
+        return Decision.allow(f"resource: {key} is not controlled by Etcd {name}, skipping validations")
     if not facts.components_protected(etcd):
         return Decision.allow(
             f"changes allowed, since Etcd {name} has annotation {c.ANNOTATION_DISABLE_COMPONENT_PROTECTION}"
@@ -285,6 +290,16 @@ async def review(request: Mapping[str, Any], policy: Policy, lookups: Lookups) -
     if operation == "DELETE" and facts.deletion_in_progress(etcd):
         return _during_deletion(user, name, policy)
     return _outside_deletion(user, gk, etcd, meta, policy)
+
+
+def _controlled_by(request: Mapping[str, Any], gk: GroupKind, meta: Mapping[str, Any], etcd: Obj) -> bool:
+    """The object has the Etcd as controller; for an UPDATE it is enough that the object had it before."""
+    owner = facts.uid(etcd)
+    if facts.controlled_by({"metadata": meta}, owner):
+        return True
+    old = request.get("oldObject")
+    updated = request.get("operation") == "UPDATE" and gk in DECODED_KINDS
+    return updated and isinstance(old, dict) and facts.controlled_by(old, owner)
 
 
 def _during_deletion(user: str, etcd_name: str, policy: Policy) -> Decision:

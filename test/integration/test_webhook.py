@@ -22,6 +22,7 @@ from aiohttp import web
 
 from druid.api import constants as c
 from druid.api.common import now
+from druid.api.names import owner_reference
 from druid.config.operator import parse
 from druid.render import render_objects
 from druid.runtime.client import ApiError, Kube
@@ -356,7 +357,13 @@ async def test_k63_exempt_service_account_while_not_reconciling_or_for_objects_b
     held = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "held", "namespace": ns, "labels": env_labels(), "finalizers": ["test/hold"]},
+        "metadata": {
+            "name": "held",
+            "namespace": ns,
+            "labels": env_labels(),
+            "finalizers": ["test/hold"],
+            "ownerReferences": [owner_reference(ETCD, env.etcd["metadata"]["uid"])],  # protected: the Etcd's
+        },
     }
     await env.admin.create(CONFIGMAPS, held)
     await assert_denied(env.exempt.delete(CONFIGMAPS, "held", ns), changes_denied(exempt))

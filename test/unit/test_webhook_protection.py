@@ -41,6 +41,8 @@ USER = "alice"
 POLICY = Policy(RECONCILER, (EXEMPT,))
 MANAGED = {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE, c.LABEL_PART_OF: ETCD}
 DISABLE = c.ANNOTATION_DISABLE_COMPONENT_PROTECTION
+ETCD_UID = "etcd-uid-1"
+CONTROLLED = [{"apiVersion": c.API_VERSION, "kind": c.KIND_ETCD, "name": ETCD, "uid": ETCD_UID, "controller": True}]
 
 # group, version, kind, resource of every kind the webhook decodes itself
 KINDS: dict[str, tuple[str, str, str, str]] = {
@@ -69,7 +71,11 @@ DELETION_DENIED = f"no external intervention allowed during ongoing deletion of 
 
 
 def etcd(annotations: Mapping[str, str] | None = None, op: tuple[str, str] | None = None) -> Obj:
-    obj: Obj = {"apiVersion": c.API_VERSION, "kind": c.KIND_ETCD, "metadata": {"name": ETCD, "namespace": NS}}
+    obj: Obj = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_ETCD,
+        "metadata": {"name": ETCD, "namespace": NS, "uid": ETCD_UID},
+    }
     if annotations:
         obj["metadata"]["annotations"] = dict(annotations)
     if op:
@@ -77,8 +83,12 @@ def etcd(annotations: Mapping[str, str] | None = None, op: tuple[str, str] | Non
     return obj
 
 
-def meta(name: str = "obj", labels: Mapping[str, str] | None = MANAGED, deleting: bool = False) -> dict[str, Any]:
+def meta(
+    name: str = "obj", labels: Mapping[str, str] | None = MANAGED, deleting: bool = False, owned: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "namespace": NS}
+    if owned:
+        out["ownerReferences"] = CONTROLLED
     if labels is not None:
         out["labels"] = dict(labels)
     if deleting:
@@ -153,7 +163,8 @@ class FakeLookups:
 
 
 def sts(name: str = ETCD, labels: Mapping[str, str] = MANAGED) -> Obj:
-    return {"kind": "PartialObjectMetadata", "metadata": {"name": name, "namespace": NS, "labels": dict(labels)}}
+    meta = {"name": name, "namespace": NS, "labels": dict(labels), "ownerReferences": CONTROLLED}
+    return {"kind": "PartialObjectMetadata", "metadata": meta}
 
 
 async def decide(req: dict[str, Any], *etcds: Obj, policy: Policy = POLICY, **kw: Any) -> Decision:
@@ -213,6 +224,20 @@ async def test_k62_lease_rule_needs_the_etcd_service_account_of_the_etcd_namespa
 async def test_k62_configmap_and_statefulset_stay_protected_without_runtime_components(kind: str) -> None:
     owner = etcd({c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: ""})
     assert denied(await decide(request(kind), owner), denied_changes(USER))
+
+
+async def test_objects_not_controlled_by_the_etcd_are_not_protected() -> None:
+    """druid never adopts: an object that only carries druid's labels stays its owner's to change (issue 13,
+    finding 3); removing the controller reference in the same UPDATE does not unprotect one that is the Etcd's."""
+    other = [{**CONTROLLED[0], "uid": "someone-else"}]
+    for owners in ([], other):
+        m = {**meta("victim-config"), "ownerReferences": owners}
+        for operation in ("UPDATE", "DELETE"):
+            d = await decide(request("ConfigMap", operation, metadata=m), etcd())
+            assert allowed(d, f"resource: {NS}/victim-config is not controlled by Etcd {ETCD}, skipping validations")
+    req = request("ConfigMap", metadata={**meta("cm"), "ownerReferences": []})
+    req["oldObject"] = {"metadata": meta("cm")}
+    assert denied(await decide(req, etcd()), denied_changes(USER))
 
 
 async def test_k62_update_is_judged_on_the_new_object() -> None:
