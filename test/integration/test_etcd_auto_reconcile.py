@@ -38,6 +38,16 @@ def cached(operator: Operator, res: ResourceRef, namespace: str, name: str) -> O
     return None
 
 
+async def assert_no_writes(operator: Operator, namespace: str, reconciles: int, why: str) -> None:
+    """After two reconciles to settle, ``reconciles`` more write nothing in ``namespace`` (else: what was written)."""
+    await operator.wait_reconciles(2)
+    writes = operator.writes(namespace)
+    with structlog.testing.capture_logs() as logs:
+        await operator.wait_reconciles(reconciles)
+    written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
+    assert operator.writes(namespace) == writes, f"{why}: {written}"
+
+
 async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator, kube: Kube, namespace: str) -> None:
     resources = {"requests": {"cpu": "1000m", "memory": "1024Mi"}}  # stored as "1" and "1Gi"
     await kube.create(ETCDS, etcd_manifest("b13", namespace, etcd={"resources": resources}))
@@ -69,12 +79,7 @@ async def test_b13_auto_reconcile_applies_changes_and_resyncs(operator: Operator
         )
 
     await eventually(in_sync, timeout=30, what="druid's status and caches in sync with the ready StatefulSet")
-    await operator.wait_reconciles(2)
-    writes = operator.writes(namespace)
-    with structlog.testing.capture_logs() as logs:
-        await operator.wait_reconciles(4)
-    written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
-    assert operator.writes(namespace) == writes, f"spec sync of an Etcd in sync must not write: {written}"
+    await assert_no_writes(operator, namespace, 4, "spec sync of an Etcd in sync must not write")
 
     sa = await kube.get(SERVICEACCOUNTS, "b13", namespace)
     assert sa["automountServiceAccountToken"] is False  # C18 with disableEtcdServiceAccountAutomount
@@ -121,9 +126,4 @@ async def test_finding5_client_service_labels_cannot_override_druids_and_steady_
         )
 
     await eventually(in_sync, timeout=30, what="druid's status and caches (the client Service too) in sync")
-    await operator.wait_reconciles(2)
-    writes = operator.writes(namespace)
-    with structlog.testing.capture_logs() as logs:
-        await operator.wait_reconciles(5)
-    written = [x for x in logs if x["event"] in ("applied", "patched status", "recorded last operation")]
-    assert operator.writes(namespace) == writes, f"hostile clientService.labels must not cause writes: {written}"
+    await assert_no_writes(operator, namespace, 5, "hostile clientService.labels must not cause writes")
