@@ -292,7 +292,12 @@ def finished_job(*conds: tuple[str, str], start: str | None = START, **status: A
     if start is not None:
         body["startTime"] = start
     return {
-        "metadata": {"name": f"{NAME}-compactor", "namespace": NS, "uid": "j1"},
+        "metadata": {
+            "name": f"{NAME}-compactor",
+            "namespace": NS,
+            "uid": "j1",
+            "ownerReferences": [{"kind": "Etcd", "name": NAME, "uid": UID, "controller": True}],
+        },
         "spec": {"activeDeadlineSeconds": 10800, "backoffLimit": 0, "completions": 1},
         "status": body,
     }
@@ -549,6 +554,15 @@ async def test_g50_reconcile_decisions_without_api_calls() -> None:
     deleting["metadata"]["deletionTimestamp"] = START
     r, kube, _ = reconciler(etcd_obj(), {}, deleting)
     assert await r.reconcile(key, etcd_obj()) == Action.requeue(10.0) and kube.requests == []
+    # a finished job of that name the Etcd does not control is someone else's: never judged nor deleted
+    foreign = finished_job(("Complete", "CompletionsReached"))
+    del foreign["metadata"]["ownerReferences"]
+    r, kube, _ = reconciler(etcd_obj(), {}, foreign)
+    assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.requests == []
+    deleted = etcd_obj()
+    deleted["metadata"]["deletionTimestamp"] = START
+    r, kube, _ = reconciler(deleted, {}, foreign)
+    assert await r.reconcile(key, deleted) == Action.done() and kube.requests == []
     # a running job: jobs_current 1
     r, kube, registry = reconciler(etcd_obj(), {}, finished_job(active=1))
     assert await r.reconcile(key, etcd_obj()) == Action.done() and kube.requests == []

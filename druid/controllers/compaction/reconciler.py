@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from druid.api import names, store
 from druid.api.etcd import Etcd
+from druid.api.facts import controlled_by
 from druid.backuprestore import BackupRestoreClient
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions
@@ -120,7 +121,7 @@ class CompactionReconciler:
             log.info("the Etcd cache does not show the compaction condition yet; looking again shortly")
             return Action.requeue(self.d.timings.poll_interval)
         job_key = ObjectKey(etcd.namespace, jobs.job_name(etcd))
-        job = self.d.jobs.get(job_key)
+        job = self._job(etcd)
         if self._jobs.stale(job_key, job):
             log.info("the job cache still shows the deleted compaction job; looking again shortly")
             return Action.requeue(self.d.timings.poll_interval)
@@ -141,8 +142,17 @@ class CompactionReconciler:
 
     # ------------------------------------------------------------------ steps
 
-    async def _delete_job(self, etcd: Etcd) -> None:
+    def _job(self, etcd: Etcd) -> Obj | None:
+        """The Etcd's compaction job from the cache; a job of that name the Etcd does not control is not its own
+        and is never changed or deleted (its creation then fails as AlreadyExists)."""
         job = self.d.jobs.get(ObjectKey(etcd.namespace, jobs.job_name(etcd)))
+        if job is not None and not controlled_by(job, etcd.metadata.uid):
+            log.warning("a job with the compaction job's name is not controlled by the Etcd; leaving it alone")
+            return None
+        return job
+
+    async def _delete_job(self, etcd: Etcd) -> None:
+        job = self._job(etcd)
         if job is not None and not job["metadata"].get("deletionTimestamp"):
             log.info("deleting compaction job", job=job["metadata"]["name"])
             await self.d.kube.delete(JOBS, job["metadata"]["name"], etcd.namespace, propagation="Foreground")
