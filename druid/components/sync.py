@@ -14,7 +14,9 @@ controller (or "no controller"), which ``sync`` reports with the component's syn
 hold only objects labelled ``managed-by=etcd-druid``, so a name the cache does not know is read from the API
 server before druid creates it (the only reads this adds, and only when something is to be created). The one
 exception is ownership the way very old etcd-druid releases recorded it, by annotations naming this Etcd
-(``api.facts.legacy_owned_by``): such an object is taken over, as etcd-druid did.
+(``api.facts.legacy_owned_by``): such an object is taken over, as etcd-druid did. Not covered: an object
+without a controller created in the moment between that read and druid's create (server-side apply cannot
+be create-only); one with another controller is refused by the API server then (one controller only).
 
 ``existing`` / ``existing_names`` / ``trigger_delete`` find objects by the component's names and label
 selector, and only ever consider objects *controlled* by the Etcd, so neither a spec reconcile nor the
