@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import re
 from collections.abc import Iterator
 from typing import Any, Union, get_args, get_origin
 
@@ -32,13 +31,12 @@ from druid.components import registry, validation
 from druid.components.base import BuildOptions
 from druid.components.options import build_options
 from druid.gocompat import goyaml
+from druid.runtime import validation as rules
 from druid.runtime.objects import Obj
 
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 """ownerReference uid of rendered objects whose Etcd has no ``metadata.uid`` (clearly not a real object)."""
 
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class RenderError(ValueError):
@@ -116,15 +114,15 @@ def _check_header(raw: Any, namespace: str | None) -> list[str]:
     name, ns = meta.get("name"), meta.get("namespace")
     if not name:
         problems.append("metadata.name: required field is missing")
-    elif not isinstance(name, str) or len(name) > 253 or not _SUBDOMAIN.match(name):
+    elif not isinstance(name, str) or rules.dns1123_subdomain_problem(name):
         problems.append(f"metadata.name: invalid value {_show(name)}: must be a lowercase RFC 1123 subdomain")
-    if ns and (not isinstance(ns, str) or not _LABEL.match(ns) or len(ns) > 63):
+    if ns and (not isinstance(ns, str) or rules.dns1123_label_problem(ns)):
         problems.append(f"metadata.namespace: invalid value {_show(ns)}: must be a lowercase RFC 1123 label")
     elif ns and namespace and ns != namespace:
         problems.append(f"metadata.namespace: {_show(ns)} does not match the requested namespace {_show(namespace)}")
     elif not ns and not namespace:
         problems.append("metadata.namespace: required field is missing (set it, or pass --namespace)")
-    elif not ns and namespace and not _LABEL.match(namespace):
+    elif not ns and namespace and rules.dns1123_label_problem(namespace):
         problems.append(f"namespace {_show(namespace)} is invalid: must be a lowercase RFC 1123 label")
     return problems
 
