@@ -156,9 +156,22 @@ def uid(obj: Mapping[str, Any]) -> str | None:
 
 def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
     """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
-    if obj is None or not owner_uid:
-        return False
+    ref = controller_reference(obj) if owner_uid else None
+    return ref is not None and ref.get("uid") == owner_uid
+
+
+def controller_reference(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``metav1.GetControllerOf``: the first owner reference marked ``controller``, else None."""
     for ref in _at(obj, "metadata", "ownerReferences") or ():
         if isinstance(ref, Mapping) and ref.get("controller"):
-            return bool(ref.get("uid") == owner_uid)
-    return False
+            return ref
+    return None
+
+
+def volume_claim_template_name(etcd: Mapping[str, Any]) -> str:
+    """The name of the data volume's claim template: ``spec.volumeClaimTemplate``, else the Etcd's name."""
+    template = _at(etcd, "spec", "volumeClaimTemplate")
+    if isinstance(template, str) and template:
+        return template
+    name = _at(etcd, "metadata", "name")
+    return name if isinstance(name, str) else ""

@@ -154,7 +154,7 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, sour
     from druid.webhook.server import add_webhook
 
     try:
-        add_webhook(manager, cfg, kube)  # only when webhooks.etcdComponentProtection.enabled
+        add_webhook(manager, cfg)  # only when webhooks.etcdComponentProtection.enabled
     except OSError as e:
         await kube.close()
         if election_kube is not None:

@@ -274,6 +274,10 @@ class EtcdComponentProtectionWebhookConfiguration(_Model):
     reconciler_service_account_fqdn: str | None = Field(default=None, alias="reconcilerServiceAccountFQDN")
     service_account_info: ServiceAccountInfo | None = None
     exempt_service_accounts: list[str] = Field(default_factory=list)
+    # druid extension: the users (besides kubelets, group system:nodes) that may update and delete the
+    # pods of a protected Etcd — Kubernetes' own controllers and scheduler. Absent: the standard ones
+    # (druid.webhook.protection.DEFAULT_POD_LIFECYCLE_USERS).
+    pod_lifecycle_users: list[str] | None = None
 
     @property
     def reconciler_service_account(self) -> str:

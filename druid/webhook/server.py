@@ -10,6 +10,7 @@ start-up (druid deviation: controller-runtime's certwatcher reloads rotated file
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from pathlib import Path
@@ -20,15 +21,15 @@ from aiohttp import web
 
 from druid.config.operator import OperatorConfiguration
 from druid.config.servers import webhooks_listen
-from druid.runtime.client import Kube
 from druid.runtime.manager import Manager
 from druid.webhook.configuration import WEBHOOK_PATH
-from druid.webhook.lookups import ClusterLookups
+from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import Decision, Lookups, Policy, gk_string, group_kind, review
 
 log = structlog.get_logger(__name__)
 
 MAX_REQUEST_SIZE = 7 * 1024 * 1024
+BODY_TIMEOUT = 10.0  # the API server gives up on a webhook after timeoutSeconds (10) anyway
 REVIEW_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 REVIEW_KIND = "AdmissionReview"
 _POLICY: web.AppKey[Policy] = web.AppKey("policy")
@@ -67,7 +68,11 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 async def handle(request: web.Request) -> web.Response:
-    body = await _read_body(request)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            body = await _read_body(request)
+    except TimeoutError:
+        return _errored(408, f"the request body did not arrive within {BODY_TIMEOUT:.0f}s")
     if body is None:
         return _errored(413, f"request entity is too large; limit is {MAX_REQUEST_SIZE} bytes")
     if not body:
@@ -89,7 +94,7 @@ async def handle(request: web.Request) -> web.Response:
         admission = {}
     uid = str(admission.get("uid") or "")
     try:
-        decision = await review(admission, request.app[_POLICY], request.app[_LOOKUPS])
+        decision = review(admission, request.app[_POLICY], request.app[_LOOKUPS])
     except Exception as e:
         log.exception("etcd-components webhook failed", uid=uid)
         decision = Decision.errored(500, f"panic: {e} [recovered]")
@@ -123,12 +128,14 @@ def webhook_app(policy: Policy, lookups: Lookups) -> web.Application:
     return app
 
 
-def add_webhook(manager: Manager, config: OperatorConfiguration, kube: Kube | None = None) -> web.Application | None:
+def add_webhook(
+    manager: Manager, config: OperatorConfiguration, namespace: str | None = None
+) -> web.Application | None:
     """Register the etcd-components webhook server with ``manager`` when it is enabled (else None).
 
     Serves on ``server.webhooks`` (bindAddress/port, certificates in serverCertDir) on every replica;
-    reads Etcds through the manager's informer cache when one is synced, else with ``kube``
-    (default: the manager's client). Raises if the certificate files cannot be loaded.
+    answers from the informers the Etcd controller shares (``namespace`` confines them, as it does the
+    controllers'). Raises if the certificate files cannot be loaded.
     """
     cfg = config.webhooks.etcd_component_protection
     if not cfg.enabled:
@@ -137,7 +144,7 @@ def add_webhook(manager: Manager, config: OperatorConfiguration, kube: Kube | No
     if not policy.reconciler:
         raise ValueError("etcdComponentProtection needs serviceAccountInfo or reconcilerServiceAccountFQDN")
     context = server_ssl_context(config.server.webhooks.server_cert_dir)
-    app = webhook_app(policy, ClusterLookups(kube or manager.kube, manager.informers))
+    app = webhook_app(policy, CacheLookups.of(manager.informers, namespace))
     address, port = webhooks_listen(config)
     manager.add_server(app, address, port, ssl_context=context)
     log.info("registering the etcd-components webhook", path=WEBHOOK_PATH, address=address, port=port)
