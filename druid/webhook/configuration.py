@@ -9,7 +9,9 @@ charts/templates/validatingwebhookconfig.yaml, hardened): three webhooks calling
   without an objectSelector (an objectSelector does not apply to subresources, kubernetes#113594);
 - ``pvc.etcdcomponents.webhooks.druid.gardener.cloud``: DELETE of PVCs without an objectSelector (druid
   deviation: upstream selects claims by label, so relabelling a claim took it out of protection; the
-  webhook judges claims by name).
+  webhook judges claims by name);
+- ``etcds.webhooks.druid.gardener.cloud`` (druid extension, path ``/webhooks/etcds``): CREATE/UPDATE of
+  Etcds, judged against the OperatorConfiguration's ``etcdAdmissionPolicy``.
 
 All fail closed (failurePolicy Fail), matchPolicy Exact, sideEffects None, timeoutSeconds 10. The
 clientConfig is a Service reference (deployments) or a URL (tests, out-of-cluster runs).
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
+from druid.api.resources import ETCDS
 from druid.components import registry
 from druid.runtime.objects import JOBS, PODS, PVCS, Obj, ResourceRef
 
@@ -30,10 +34,12 @@ VALIDATING_WEBHOOK_CONFIGURATIONS = ResourceRef(
     "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False
 )
 WEBHOOK_PATH = "/webhooks/etcdcomponents"
+ETCDS_WEBHOOK_PATH = "/webhooks/etcds"
 CONFIGURATION_NAME = "etcd-druid"
 WEBHOOK_NAME = "etcdcomponents.webhooks.druid.gardener.cloud"
 STS_SCALE_WEBHOOK_NAME = "stsscale.etcdcomponents.webhooks.druid.gardener.cloud"
 PVC_WEBHOOK_NAME = "pvc.etcdcomponents.webhooks.druid.gardener.cloud"
+ETCDS_WEBHOOK_NAME = "etcds.webhooks.druid.gardener.cloud"
 DEFAULT_PORT = 9443
 
 
@@ -64,6 +70,9 @@ def _component_rules() -> tuple[dict[str, Any], ...]:
 COMPONENT_RULES: tuple[dict[str, Any], ...] = _component_rules()
 STS_SCALE_RULES: tuple[dict[str, Any], ...] = (_rule("apps", ["statefulsets/scale"]),)
 PVC_RULES: tuple[dict[str, Any], ...] = (_rule(PVCS.group, [PVCS.plural], ("DELETE",)),)
+ETCDS_RULES: tuple[dict[str, Any], ...] = (
+    {**_rule(ETCDS.group, [ETCDS.plural], ("CREATE", "UPDATE")), "apiVersions": [ETCDS.version]},
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,11 @@ def validating_webhook_configuration(
 ) -> Obj:
     """The ValidatingWebhookConfiguration; ``namespace_selector`` (default ``{}``: all) scopes every webhook."""
     clients = client_config(ca_bundle, service=service, url=url)
+    etcd_clients = client_config(
+        ca_bundle,
+        service=None if service is None else dataclasses.replace(service, path=ETCDS_WEBHOOK_PATH),
+        url=None if url is None else url.removesuffix(WEBHOOK_PATH) + ETCDS_WEBHOOK_PATH,
+    )
     selector = namespace_selector or {}
     components = _webhook(WEBHOOK_NAME, COMPONENT_RULES, clients, selector)
     components["objectSelector"] = {"matchLabels": {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE}}
@@ -134,5 +148,6 @@ def validating_webhook_configuration(
             components,
             _webhook(STS_SCALE_WEBHOOK_NAME, STS_SCALE_RULES, clients, selector),
             _webhook(PVC_WEBHOOK_NAME, PVC_RULES, clients, selector),
+            _webhook(ETCDS_WEBHOOK_NAME, ETCDS_RULES, etcd_clients, selector),
         ],
     }

@@ -368,6 +368,8 @@ def druid_config(path: Path, cert_dir: Path, webhook_port: int) -> Path:
     controllers["compaction"].update(eventsThreshold=10, triggerFullSnapshotThreshold=1_000_000)
     controllers["etcdOpsTask"]["requeueInterval"] = "1s"
     config["leaderElection"].update(leaseDuration="15s", renewDeadline="10s", retryPeriod="1s")
+    # The scenario's Local buckets live under /var/tmp (the shipped policy allows only the default directory).
+    config["etcdAdmissionPolicy"]["allowedLocalStoreHostPathPrefixes"].append("/var/tmp/druid-buckets")
     path.write_text(yaml.safe_dump(config))
     return path
 

@@ -700,7 +700,13 @@ def test_k62_validating_webhook_configuration_matches_the_chart() -> None:
     pem = b"-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
     cfg = vwc.validating_webhook_configuration(pem, service=vwc.ServiceReference("garden"))
     assert cfg["metadata"] == {"name": "etcd-druid", "labels": {"app.kubernetes.io/name": "etcd-druid"}}
-    components, scale, pvcs = cfg["webhooks"]
+    components, scale, pvcs, etcds = cfg["webhooks"]
+    assert etcds["name"] == "etcds.webhooks.druid.gardener.cloud"
+    assert etcds["clientConfig"]["service"]["path"] == "/webhooks/etcds"
+    assert [(r["apiGroups"], r["apiVersions"], r["resources"], r["operations"]) for r in etcds["rules"]] == [
+        (["druid.gardener.cloud"], ["v1alpha1"], ["etcds"], ["CREATE", "UPDATE"])
+    ]
+    assert (etcds["failurePolicy"], etcds["sideEffects"]) == ("Fail", "None") and "objectSelector" not in etcds
     assert components["name"] == "etcdcomponents.webhooks.druid.gardener.cloud"
     assert scale["name"] == "stsscale.etcdcomponents.webhooks.druid.gardener.cloud"
     assert pvcs["name"] == "pvc.etcdcomponents.webhooks.druid.gardener.cloud"
@@ -745,7 +751,10 @@ def test_k62_validating_webhook_configuration_with_a_url() -> None:
     cfg = vwc.validating_webhook_configuration("PEM", url=url, name="t", namespace_selector=selector)
     assert cfg["metadata"]["name"] == "t"
     for hook in cfg["webhooks"]:
-        assert hook["clientConfig"] == {"caBundle": base64.b64encode(b"PEM").decode(), "url": url}
+        hook_url = (
+            url if hook["name"] != "etcds.webhooks.druid.gardener.cloud" else "https://127.0.0.1:9443/webhooks/etcds"
+        )
+        assert hook["clientConfig"] == {"caBundle": base64.b64encode(b"PEM").decode(), "url": hook_url}
         assert hook["namespaceSelector"] == selector
     assert url == "https://127.0.0.1:9443/webhooks/etcdcomponents"
     with pytest.raises(ValueError):

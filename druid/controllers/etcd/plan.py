@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from druid.api import admission
 from druid.api import store as store_api
 from druid.api.etcd import Etcd
 from druid.api.facts import referenced_secrets
@@ -18,6 +19,7 @@ from druid.components import statefulset as sts_component
 from druid.components import statefulset_volumes as vol
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd.context import Run
+from druid.controllers.etcd.operation import ERR_INVALID_SPEC
 from druid.runtime.client import ApiError
 from druid.runtime.objects import SECRETS, Obj, ObjectKey
 
@@ -73,6 +75,11 @@ async def make_plan(run: Run, etcd: Etcd) -> Plan:
             await _read_backup_host_path(run, etcd, plan)
     except ValueError as e:
         raise _invalid(registry.STATEFUL_SET, e) from e
+    if forbidden := admission.violations(deps.admission, run.etcd, plan.backup_host_path):
+        message = (
+            f"The Etcd asks for what druid's admission policy forbids, nothing was written: {'; '.join(forbidden)}"
+        )
+        raise DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, message)
     try:
         plan.objects = registry.desired_objects(etcd, deps.build_options, backup_host_path=plan.backup_host_path)
     except registry.InvalidSpec as e:
