@@ -74,9 +74,11 @@ DECODED_KINDS = frozenset({*((res.group, res.kind) for res in registry.managed_r
 RUNTIME_KINDS = frozenset((res.group, res.kind) for res in registry.runtime_resources())
 NODES_GROUP = "system:nodes"
 
-# Who in a standard cluster updates and deletes StatefulSet pods: kube-controller-manager (its own user,
-# or one service account per controller with --use-service-account-credentials) and the scheduler
-# (preemption). Kubelets are recognised by the group system:nodes.
+# Who in a standard cluster updates and deletes an Etcd's pods (StatefulSet members, compaction Job pods):
+# kube-controller-manager (its own user, or one service account per controller with
+# --use-service-account-credentials: the StatefulSet and Job controllers, the garbage collectors, node
+# lifecycle and taint eviction) and the scheduler (preemption). Kubelets are recognised by the group
+# system:nodes.
 DEFAULT_POD_LIFECYCLE_USERS: tuple[str, ...] = (
     "system:kube-controller-manager",
     "system:kube-scheduler",
@@ -84,6 +86,7 @@ DEFAULT_POD_LIFECYCLE_USERS: tuple[str, ...] = (
         f"system:serviceaccount:kube-system:{name}"
         for name in (
             "statefulset-controller",
+            "job-controller",
             "generic-garbage-collector",
             "pod-garbage-collector",
             "node-controller",
