@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from druid.api import store as store_api
+from druid.api.facts import at
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,6 @@ class AdmissionPolicy:
     @property
     def allows_everything(self) -> bool:
         return self == AdmissionPolicy()
-
-
-def _at(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def local_store_path(host_path: str | None, container: str | None) -> str:
@@ -62,22 +55,22 @@ def violations(policy: AdmissionPolicy, etcd: Mapping[str, Any], host_path: str 
     ``host_path``: the Local store Secret's ``hostPath`` when known (None: the default directory, or the
     webhook, which cannot read Secrets and then checks only what the Etcd itself names).
     """
-    spec = _at(etcd, "spec")
+    spec = at(etcd, "spec")
     out: list[str] = []
     if policy.allowed_image_prefixes is not None:
         for field, keys in (("spec.etcd.image", ("etcd", "image")), ("spec.backup.image", ("backup", "image"))):
-            image = _at(spec, *keys)
+            image = at(spec, *keys)
             if isinstance(image, str) and image and not image.startswith(policy.allowed_image_prefixes):
                 allowed = ", ".join(policy.allowed_image_prefixes) or "none"
                 out.append(f"{field}: image {image} is not allowed (allowed prefixes: {allowed})")
-    if not policy.allow_run_as_root and _at(spec, "runAsRoot") is True:
+    if not policy.allow_run_as_root and at(spec, "runAsRoot") is True:
         out.append("spec.runAsRoot: running etcd as root is not allowed")
-    priority = _at(spec, "priorityClassName")
+    priority = at(spec, "priorityClassName")
     if policy.allowed_priority_classes is not None and isinstance(priority, str) and priority:
         if priority not in policy.allowed_priority_classes:
             allowed = ", ".join(policy.allowed_priority_classes) or "none"
             out.append(f"spec.priorityClassName: {priority} is not allowed (allowed: {allowed})")
-    store = _at(spec, "backup", "store")
+    store = at(spec, "backup", "store")
     prefixes = policy.allowed_local_store_host_path_prefixes
     if prefixes is not None and isinstance(store, Mapping) and _is_local(store.get("provider")):
         container = store.get("container")

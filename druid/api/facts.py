@@ -58,7 +58,8 @@ class MemberThresholds:
     not_ready: float = 300.0
 
 
-def _at(obj: Any, *path: str) -> Any:
+def at(obj: Any, *path: str) -> Any:
+    """The value at ``path`` in nested mappings, None where one is missing or not a mapping."""
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -72,7 +73,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``metadata.annotations`` (empty when absent or not a mapping)."""
-    return _mapping(_at(obj, "metadata", "annotations"))
+    return _mapping(at(obj, "metadata", "annotations"))
 
 
 def reconcile_annotation_keys(obj: Mapping[str, Any]) -> list[str]:
@@ -88,7 +89,7 @@ def reconcile_requested(obj: Mapping[str, Any]) -> bool:
 
 def last_operation(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``status.lastOperation`` (empty when absent)."""
-    return _mapping(_at(obj, "status", "lastOperation"))
+    return _mapping(at(obj, "status", "lastOperation"))
 
 
 def operation_in_progress(obj: Mapping[str, Any], op_type: str) -> bool:
@@ -136,9 +137,9 @@ def secret_references(etcd: Mapping[str, Any]) -> list[tuple[str, str]]:
     spec = etcd.get("spec")
     refs: list[tuple[str, str]] = []
     for where, path, keys in _TLS_REFS:
-        tls = _at(spec, *path)
-        refs += [(name, where) for key in keys if isinstance(name := _at(tls, key, "name"), str) and name]
-    store_secret = _at(spec, "backup", "store", "secretRef", "name")
+        tls = at(spec, *path)
+        refs += [(name, where) for key in keys if isinstance(name := at(tls, key, "name"), str) and name]
+    store_secret = at(spec, "backup", "store", "secretRef", "name")
     if isinstance(store_secret, str) and store_secret:
         refs.append((store_secret, _STORE_SECRET))
     return list(dict.fromkeys(refs))
@@ -150,7 +151,7 @@ def referenced_secrets(etcd: Mapping[str, Any]) -> list[str]:
 
 
 def uid(obj: Mapping[str, Any]) -> str | None:
-    value = _at(obj, "metadata", "uid")
+    value = at(obj, "metadata", "uid")
     return value if isinstance(value, str) else None
 
 
@@ -162,7 +163,7 @@ def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
 
 def controller_reference(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """``metav1.GetControllerOf``: the first owner reference marked ``controller``, else None."""
-    for ref in _at(obj, "metadata", "ownerReferences") or ():
+    for ref in at(obj, "metadata", "ownerReferences") or ():
         if isinstance(ref, Mapping) and ref.get("controller"):
             return ref
     return None
@@ -170,8 +171,8 @@ def controller_reference(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | N
 
 def volume_claim_template_name(etcd: Mapping[str, Any]) -> str:
     """The name of the data volume's claim template: ``spec.volumeClaimTemplate``, else the Etcd's name."""
-    template = _at(etcd, "spec", "volumeClaimTemplate")
+    template = at(etcd, "spec", "volumeClaimTemplate")
     if isinstance(template, str) and template:
         return template
-    name = _at(etcd, "metadata", "name")
+    name = at(etcd, "metadata", "name")
     return name if isinstance(name, str) else ""

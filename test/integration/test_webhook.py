@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from druid.api import constants as c
 from druid.api.common import now
 from druid.api.resources import ETCDS
-from druid.config.operator import parse
+from druid.config.operator import OperatorConfiguration, parse
 from druid.render import render_objects
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.health import bound_port, serve
@@ -293,6 +293,36 @@ class RecordingLookups(CacheLookups):
         return super().statefulset(namespace, name)
 
 
+def foreign_statefulset(env: Env, name: str, namespace: str) -> Obj:
+    """Another application's StatefulSet (druid's as a template, relabelled ``app=<name>``, no druid labels)."""
+    sts = json.loads(json.dumps(env.objects["StatefulSet"]))
+    sts["metadata"] = {"name": name, "namespace": namespace, "labels": {"app": name}}
+    sts["spec"]["selector"] = {"matchLabels": {"app": name}}
+    sts["spec"]["template"]["metadata"]["labels"] = {"app": name}
+    sts["spec"].pop("serviceName", None)
+    sts.pop("status", None)
+    return sts
+
+
+def protection_config(cert_dir: Any, namespace: str, *exempt: str) -> OperatorConfiguration:
+    """The webhook on 127.0.0.1 (any port) with druid's reconciler ``etcd-druid`` in ``namespace``."""
+    cfg, _ = parse(
+        {
+            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
+            "kind": "OperatorConfiguration",
+            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
+            "webhooks": {
+                "etcdComponentProtection": {
+                    "enabled": True,
+                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
+                    "exemptServiceAccounts": list(exempt),
+                }
+            },
+        }
+    )
+    return cfg
+
+
 def policy(env: Env) -> Policy:
     return Policy(env.users["reconciler"], (env.users["exempt"],))
 
@@ -423,11 +453,7 @@ async def test_k63_create_unmanaged_and_orphaned_objects_are_allowed(env: Env) -
         f'299 - "cannot determine parent etcd resource, label {c.LABEL_PART_OF} not found on resource: {ns}/no-part-of"'
     ]
     # statefulsets/scale has no objectSelector: an unmanaged StatefulSet reaches the webhook and is allowed.
-    web_sts = json.loads(json.dumps(env.objects["StatefulSet"]))
-    web_sts["metadata"] = {"name": "web", "namespace": ns, "labels": {"app": "web"}}
-    web_sts["spec"]["selector"] = {"matchLabels": {"app": "web"}}
-    web_sts["spec"]["template"]["metadata"]["labels"] = {"app": "web"}
-    await env.admin.create(STATEFULSETS, web_sts)
+    await env.admin.create(STATEFULSETS, foreign_statefulset(env, "web", ns))
     await env.alice.merge_patch(STATEFULSETS, "web", {"spec": {"replicas": 1}}, ns, subresource="scale")
     assert "web" in env.scaled
 
@@ -469,20 +495,7 @@ async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cach
     """``add_webhook`` on a Manager: HTTPS from serverCertDir on the configured address; Etcds from the cache."""
     environment = await make_env(control_plane, namespace)
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": True,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
-                    "exemptServiceAccounts": [environment.users["exempt"]],
-                }
-            },
-        }
-    )
+    cfg = protection_config(cert_dir, namespace, environment.users["exempt"])
     manager = Manager(await Kube.connect(str(control_plane.kubeconfig)), ManagerOptions(metrics_port=0, probe_port=0))
     app = add_webhook(manager, cfg, namespace)
     assert isinstance(app, web.Application)
@@ -627,26 +640,9 @@ async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
     environment = await make_env(control_plane, namespace)
     other = f"{namespace}-other"
     await environment.admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
-    web_sts = json.loads(json.dumps(environment.objects["StatefulSet"]))
-    web_sts["metadata"] = {"name": "web", "namespace": other, "labels": {"app": "web"}}
-    web_sts["spec"]["selector"] = {"matchLabels": {"app": "web"}}
-    web_sts["spec"]["template"]["metadata"]["labels"] = {"app": "web"}
-    web_sts["spec"].pop("serviceName", None)
-    await environment.admin.create(STATEFULSETS, web_sts)
+    await environment.admin.create(STATEFULSETS, foreign_statefulset(environment, "web", other))
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": True,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
-                }
-            },
-        }
-    )
+    cfg = protection_config(cert_dir, namespace)
     kube = await Kube.connect(str(control_plane.kubeconfig), registry=registry)
     manager = Manager(kube, ManagerOptions(metrics_port=0, probe_port=0), registry=registry)
     assert add_webhook(manager, cfg) is not None

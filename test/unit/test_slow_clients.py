@@ -8,13 +8,11 @@ import ssl
 import time
 from pathlib import Path
 
-import pytest
 from kubernetes_asyncio import client
 
 from druid.runtime.client import Kube
 from druid.runtime.health import Checks, bound_port, probe_app, serve
 from druid.runtime.manager import Manager, ManagerOptions
-from druid.testing.pki import CertificateAuthority
 from druid.testing.wait import eventually
 from druid.webhook.protection import Policy
 from druid.webhook.server import server_ssl_context, webhook_app
@@ -45,16 +43,6 @@ async def test_half_a_request_line_is_cut_off() -> None:
         assert took < TIMEOUT + 3, took
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    ca = CertificateAuthority(tmp_path_factory.mktemp("pki"))
-    pair = ca.issue("webhook", "webhook", ips=("127.0.0.1",), server=True)
-    cert_dir = tmp_path_factory.mktemp("certs")
-    (cert_dir / "tls.crt").write_bytes(pair.cert.read_bytes())
-    (cert_dir / "tls.key").write_bytes(pair.key.read_bytes())
-    return cert_dir, ca.pair.cert
 
 
 async def test_every_manager_server_times_slow_clients_out(pki: tuple[Path, Path]) -> None:

@@ -20,7 +20,6 @@ from druid.runtime.client import Kube
 from druid.runtime.health import bound_port, serve
 from druid.runtime.manager import Manager
 from druid.runtime.objects import Obj
-from druid.testing.pki import CertificateAuthority
 from druid.webhook import configuration as vwc
 from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import (
@@ -541,17 +540,6 @@ def test_k62_decisions_render_like_controller_runtime() -> None:
         "warnings": ["w"],
     }
     assert Decision.errored(400, "bad").response("u")["status"] == {"metadata": {}, "code": 400, "message": "bad"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(serverCertDir with tls.crt/tls.key for 127.0.0.1, CA certificate)."""
-    ca = CertificateAuthority(tmp_path_factory.mktemp("pki"))
-    pair = ca.issue("webhook", "webhook", ips=("127.0.0.1",), server=True)
-    cert_dir = tmp_path_factory.mktemp("certs")
-    (cert_dir / "tls.crt").write_bytes(pair.cert.read_bytes())
-    (cert_dir / "tls.key").write_bytes(pair.key.read_bytes())
-    return cert_dir, ca.pair.cert
 
 
 @pytest.fixture
