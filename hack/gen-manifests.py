@@ -15,7 +15,7 @@ Generated files (never edit them by hand; test/unit/test_manifests_generated.py 
 - ``manifests/configmap.yaml``: ConfigMap ``etcd-druid-operator-config`` whose ``config.yaml`` is a complete
   OperatorConfiguration (every field, defaults spelled out) as the upstream chart configures etcd-druid:
   leader election on, compaction and copy-backups tasks on, the component-protection webhook on with
-  ``serviceAccountInfo`` naming druid's ServiceAccount.
+  ``serviceAccountInfo`` naming druid's ServiceAccount, and a safe ``etcdAdmissionPolicy`` (druid extension).
 - ``manifests/rbac.yaml``: druid's ClusterRole and its binding. The rules for the objects druid manages per
   Etcd come from the component registry (:func:`druid.components.registry.managed_resources`): the verbs
   druid uses on them, plus what the per-Etcd Role grants on them (RBAC lets druid grant only what it holds).
@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from druid.api.store import LOCAL_DEFAULT_HOST_PATH
 from druid.components import registry
 from druid.components import role as etcd_role
 from druid.config.operator import OperatorConfiguration
@@ -60,6 +61,14 @@ Obj = dict[str, Any]
 # ------------------------------------------------------------------------------------------ generated files
 
 
+SAFE_ADMISSION_POLICY: Obj = {
+    "allowedImagePrefixes": ["europe-docker.pkg.dev/gardener-project/public/gardener/"],
+    "allowRunAsRoot": False,
+    "allowedLocalStoreHostPathPrefixes": [LOCAL_DEFAULT_HOST_PATH],
+    "allowedPriorityClasses": [],
+}
+
+
 def operator_configuration() -> OperatorConfiguration:
     """The configuration the Deployment runs with (every other field at etcd-druid's default)."""
     return OperatorConfiguration.model_validate(
@@ -77,6 +86,9 @@ def operator_configuration() -> OperatorConfiguration:
                     "exemptServiceAccounts": ["system:serviceaccount:kube-system:generic-garbage-collector"],
                 }
             },
+            # druid extension, a safe policy for tenants who may edit Etcds: the images druid ships with only,
+            # no root, Local stores only under the default bucket directory, no PriorityClass of their choosing.
+            "etcdAdmissionPolicy": SAFE_ADMISSION_POLICY,
         }
     )
 

@@ -25,6 +25,7 @@ from druid.testing.controlplane import ControlPlane
 from druid.testing.crds import install_crds
 from druid.testing.kube import make_api_client
 from druid.testing.operator import Operator, fast_config
+from druid.testing.pki import CertificateAuthority
 from druid.testing.wait import eventually
 
 TEST_ROOT = Path(__file__).parent
@@ -118,3 +119,14 @@ async def operator(control_plane: ControlPlane, crds: list[str]) -> AsyncIterato
     op = await Operator.start(control_plane.kubeconfig, fast_config())
     yield op
     await op.stop()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a serverCertDir with ``tls.crt``/``tls.key`` for 127.0.0.1, the CA certificate that signed it), no cluster."""
+    ca = CertificateAuthority(tmp_path_factory.mktemp("pki"))
+    pair = ca.issue("webhook", "webhook", ips=("127.0.0.1",), server=True)
+    cert_dir = tmp_path_factory.mktemp("certs")
+    (cert_dir / "tls.crt").write_bytes(pair.cert.read_bytes())
+    (cert_dir / "tls.key").write_bytes(pair.key.read_bytes())
+    return cert_dir, ca.pair.cert

@@ -65,7 +65,8 @@ class MemberThresholds:
     not_ready: float = 300.0
 
 
-def _at(obj: Any, *path: str) -> Any:
+def at(obj: Any, *path: str) -> Any:
+    """The value at ``path`` in nested mappings, None where one is missing or not a mapping."""
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -79,7 +80,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``metadata.annotations`` (empty when absent or not a mapping)."""
-    return _mapping(_at(obj, "metadata", "annotations"))
+    return _mapping(at(obj, "metadata", "annotations"))
 
 
 def reconcile_annotation_keys(obj: Mapping[str, Any]) -> list[str]:
@@ -95,7 +96,7 @@ def reconcile_requested(obj: Mapping[str, Any]) -> bool:
 
 def last_operation(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``status.lastOperation`` (empty when absent)."""
-    return _mapping(_at(obj, "status", "lastOperation"))
+    return _mapping(at(obj, "status", "lastOperation"))
 
 
 def operation_in_progress(obj: Mapping[str, Any], op_type: str) -> bool:
@@ -143,9 +144,9 @@ def secret_references(etcd: Mapping[str, Any]) -> list[tuple[str, str]]:
     spec = etcd.get("spec")
     refs: list[tuple[str, str]] = []
     for where, path, keys in _TLS_REFS:
-        tls = _at(spec, *path)
-        refs += [(name, where) for key in keys if isinstance(name := _at(tls, key, "name"), str) and name]
-    store_secret = _at(spec, "backup", "store", "secretRef", "name")
+        tls = at(spec, *path)
+        refs += [(name, where) for key in keys if isinstance(name := at(tls, key, "name"), str) and name]
+    store_secret = at(spec, "backup", "store", "secretRef", "name")
     if isinstance(store_secret, str) and store_secret:
         refs.append((store_secret, _STORE_SECRET))
     return list(dict.fromkeys(refs))
@@ -157,28 +158,28 @@ def referenced_secrets(etcd: Mapping[str, Any]) -> list[str]:
 
 
 def uid(obj: Mapping[str, Any]) -> str | None:
-    value = _at(obj, "metadata", "uid")
+    value = at(obj, "metadata", "uid")
     return value if isinstance(value, str) else None
 
 
-def _controller_ref(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    for ref in _at(obj, "metadata", "ownerReferences") or ():
+
+def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
+    """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
+    ref = controller_reference(obj) if owner_uid else None
+    return ref is not None and ref.get("uid") == owner_uid
+
+
+def controller_reference(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``metav1.GetControllerOf``: the first owner reference marked ``controller``, else None."""
+    for ref in at(obj, "metadata", "ownerReferences") or ():
         if isinstance(ref, Mapping) and ref.get("controller"):
             return ref
     return None
 
 
-def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
-    """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
-    if obj is None or not owner_uid:
-        return False
-    ref = _controller_ref(obj)
-    return ref is not None and bool(ref.get("uid") == owner_uid)
-
-
 def controller_of(obj: Mapping[str, Any] | None) -> str:
     """``<kind> <name> (uid <uid>)`` of ``obj``'s controller owner reference, or ``no controller``."""
-    ref = _controller_ref(obj)
+    ref = controller_reference(obj)
     if ref is None:
         return "no controller"
     return f"controller {ref.get('kind') or '?'} {ref.get('name') or '?'} (uid {ref.get('uid') or '?'})"
@@ -186,7 +187,7 @@ def controller_of(obj: Mapping[str, Any] | None) -> str:
 
 def legacy_owned_by(obj: Mapping[str, Any] | None, namespace: str, name: str) -> bool:
     """``obj`` has no controller and the owner annotations of old etcd-druid releases name Etcd ``namespace/name``."""
-    if obj is None or _controller_ref(obj) is not None:
+    if obj is None or controller_reference(obj) is not None:
         return False
     notes = annotations_of(obj)
     return (
@@ -195,9 +196,16 @@ def legacy_owned_by(obj: Mapping[str, Any] | None, namespace: str, name: str) ->
     )
 
 
+def volume_claim_template_name(etcd: Mapping[str, Any]) -> str:
+    """The name of the data volume's claim template: ``spec.volumeClaimTemplate``, else the Etcd's name."""
+    template = at(etcd, "spec", "volumeClaimTemplate")
+    if isinstance(template, str) and template:
+        return template
+    name = at(etcd, "metadata", "name")
+    return name if isinstance(name, str) else ""
+
+
 def claim_name_prefix(etcd: Mapping[str, Any]) -> str:
     """``<volumeClaimTemplate or name>-<name>``: the members' claims are this plus ``-<ordinal>``."""
-    name = _at(etcd, "metadata", "name")
-    name = name if isinstance(name, str) else ""
-    template = _at(etcd, "spec", "volumeClaimTemplate")
-    return names.claim_name_prefix(template if isinstance(template, str) and template else name, name)
+    name = at(etcd, "metadata", "name")
+    return names.claim_name_prefix(volume_claim_template_name(etcd), name if isinstance(name, str) else "")

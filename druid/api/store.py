@@ -20,6 +20,7 @@ OSS = "OSS"
 ECS = "ECS"
 OCS = "OCS"
 LOCAL = "Local"
+LOCAL_DEFAULT_HOST_PATH = "/etc/gardener/local-backupbuckets"  # Local buckets' host directory by default
 
 _PROVIDERS = {
     "aws": S3, "S3": S3, "s3": S3, "stackit": S3,

@@ -15,6 +15,10 @@ they override ``logging``).
 ``clientConnection.qps``/``burst`` become a token bucket per API connection (qps < 0: none);
 ``contentType`` / ``acceptContentTypes`` are accepted but not applied (druid always speaks JSON).
 Unlike upstream, druid does not sleep 10 s before registering controllers.
+
+SIGTERM/SIGINT stop druid in order (``druid.runtime.manager``); if that has not finished within
+``ManagerOptions.shutdown_deadline`` (35 s, below the Deployment's 40 s grace period) or a second signal
+arrives, druid exits at once with 1 (``druid.runtime.shutdown``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from druid.config.validation import port_problem
 from druid.runtime import logging as druid_logging
 from druid.runtime.client import Kube, TokenBucket, in_cluster, kubeconfig_path
 from druid.runtime.manager import LeaderElectionOptions, Manager, ManagerOptions
+from druid.runtime.shutdown import ShutdownGuard
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_STARTUP = 2
@@ -140,9 +144,8 @@ def limiter(cfg: OperatorConfiguration) -> TokenBucket | None:
 async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, source: str) -> int:
     options = manager_options(cfg, args)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    guard = ShutdownGuard(stop, asyncio.get_running_loop(), options.shutdown_deadline)
+    guard.install()
     kube = await connect(args.kubeconfig, cfg, source)
     # Leader election gets its own connection pool (and limiter, like controller-runtime's own
     # clientset) so busy controllers never delay a renewal.
@@ -154,7 +157,7 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, sour
     from druid.webhook.server import add_webhook
 
     try:
-        add_webhook(manager, cfg, kube)  # only when webhooks.etcdComponentProtection.enabled
+        add_webhook(manager, cfg)  # only when webhooks.etcdComponentProtection.enabled
     except OSError as e:
         await kube.close()
         if election_kube is not None:
@@ -164,7 +167,10 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, sour
             f"cannot serve the component-protection webhook: certificate {cert_dir}/tls.crt with key "
             f"{cert_dir}/tls.key (server.webhooks.serverCertDir): {e.strerror or e}"
         ) from None
-    return await manager.run(stop)
+    try:
+        return await manager.run(stop)
+    finally:
+        guard.uninstall()
 
 
 def main(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ BACKUP_RESTORE_SERVER_TLS_DIR = "/var/etcdbr/ssl/server"
 GCS_SECRET_DIR = "/var/.gcp/"
 BACKUP_SECRET_DIR = "/var/etcd-backup"
 
-LOCAL_DEFAULT_HOST_PATH = "/etc/gardener/local-backupbuckets"
+LOCAL_DEFAULT_HOST_PATH = store.LOCAL_DEFAULT_HOST_PATH
 LOCAL_HOST_PATH_KEY = "hostPath"  # key of the store secret naming the host directory of Local buckets
 
 # Providers whose credentials come from a mounted secret (ECS reads env vars from the secret instead).

@@ -50,6 +50,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from druid.api import problems
+from druid.api.admission import AdmissionPolicy
 from druid.config.errors import ConfigError, FieldError
 from druid.gocompat import duration as godur
 
@@ -274,6 +275,10 @@ class EtcdComponentProtectionWebhookConfiguration(_Model):
     reconciler_service_account_fqdn: str | None = Field(default=None, alias="reconcilerServiceAccountFQDN")
     service_account_info: ServiceAccountInfo | None = None
     exempt_service_accounts: list[str] = Field(default_factory=list)
+    # druid extension: the users (besides kubelets, group system:nodes) that may update and delete the
+    # pods of a protected Etcd — Kubernetes' own controllers and scheduler. Absent: the standard ones
+    # (druid.webhook.protection.DEFAULT_POD_LIFECYCLE_USERS).
+    pod_lifecycle_users: list[str] | None = None
 
     @property
     def reconciler_service_account(self) -> str:
@@ -288,6 +293,34 @@ class WebhookConfiguration(_Model):
     etcd_component_protection: EtcdComponentProtectionWebhookConfiguration = Field(
         default_factory=EtcdComponentProtectionWebhookConfiguration
     )
+
+
+class EtcdAdmissionPolicyConfiguration(_Model):
+    """druid extension: what an Etcd may ask for (``druid.api.admission``), enforced by the ``etcds``
+    validating webhook and again by the Etcd reconciler. Unset fields allow anything (etcd-druid's behaviour).
+
+    - ``allowedImagePrefixes``: ``spec.etcd.image`` / ``spec.backup.image`` must start with one of them;
+    - ``allowRunAsRoot``: whether ``spec.runAsRoot: true`` is allowed (default true);
+    - ``allowedLocalStoreHostPathPrefixes``: a Local store's host directory (the store Secret's ``hostPath``,
+      default /etc/gardener/local-backupbuckets, joined with ``spec.backup.store.container``) must lie under one;
+    - ``allowedPriorityClasses``: ``spec.priorityClassName`` must be one of them.
+    """
+
+    allowed_image_prefixes: list[str] | None = None
+    allow_run_as_root: bool = True
+    allowed_local_store_host_path_prefixes: list[str] | None = None
+    allowed_priority_classes: list[str] | None = None
+
+    def policy(self) -> AdmissionPolicy:
+        def opt(values: list[str] | None) -> tuple[str, ...] | None:
+            return None if values is None else tuple(values)
+
+        return AdmissionPolicy(
+            allowed_image_prefixes=opt(self.allowed_image_prefixes),
+            allow_run_as_root=self.allow_run_as_root,
+            allowed_local_store_host_path_prefixes=opt(self.allowed_local_store_host_path_prefixes),
+            allowed_priority_classes=opt(self.allowed_priority_classes),
+        )
 
 
 class LogConfiguration(_Model):
@@ -311,6 +344,12 @@ class OperatorConfiguration(_Model):
     webhooks: WebhookConfiguration = Field(default_factory=WebhookConfiguration)
     feature_gates: dict[str, bool] = Field(default_factory=dict)
     logging: LogConfiguration = Field(default_factory=LogConfiguration)
+    etcd_admission_policy: EtcdAdmissionPolicyConfiguration | None = None  # druid extension; absent: allow all
+
+    def admission_policy(self) -> AdmissionPolicy:
+        """``etcdAdmissionPolicy`` (absent: everything allowed, as etcd-druid)."""
+        cfg = self.etcd_admission_policy
+        return AdmissionPolicy() if cfg is None else cfg.policy()
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form (camelCase keys, Go duration strings), loadable again with :func:`parse`."""

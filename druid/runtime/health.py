@@ -144,14 +144,28 @@ class LoopLagMonitor:
         return None
 
 
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0
+
+
 async def serve(
-    app: web.Application, address: str, port: int, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    address: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> web.AppRunner:
     """Start serving ``app`` (HTTPS with ``ssl_context``); returns the runner to clean up.
 
-    Port 0 picks a free port (see ``bound_port``).
+    Port 0 picks a free port (see ``bound_port``). A connection that has not sent a complete request
+    ``header_timeout`` seconds after it opened (or after its previous response) is closed — a client
+    sending its request line or headers slowly cannot hold connections open (aiohttp's keep-alive timer
+    runs from the moment a connection is made). Cleanup waits at most ``shutdown_timeout`` seconds for
+    in-flight requests.
     """
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=header_timeout, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, address or None, port, ssl_context=ssl_context)
     await site.start()

@@ -51,7 +51,10 @@ class ManagerOptions:
     probe_address: str = ""
     probe_port: int = 8081
     cache_sync_timeout: float = 120.0
-    graceful_shutdown_timeout: float = 25.0
+    graceful_shutdown_timeout: float = 25.0  # in-flight reconciles may finish for this long after a stop
+    # From SIGTERM to exit at most (druid.runtime.shutdown; below the Deployment's grace period of 40s).
+    shutdown_deadline: float = 35.0
+    read_header_timeout: float = health.DEFAULT_HEADER_TIMEOUT  # servers close connections slower than this
     informer_down_threshold: float = 300.0  # liveness fails when a watch keeps failing this long
     loop_lag_threshold: float = 10.0
     leader_election: LeaderElectionOptions = field(default_factory=LeaderElectionOptions)
@@ -207,16 +210,19 @@ class Manager:
 
     async def _start_servers(self) -> None:
         o = self.options
-        metrics_runner = await health.serve(health.metrics_app(self.registry), o.metrics_address, o.metrics_port)
+        timeout = o.read_header_timeout
+        metrics_runner = await health.serve(
+            health.metrics_app(self.registry), o.metrics_address, o.metrics_port, header_timeout=timeout
+        )
         self._servers.append(metrics_runner)
         self.metrics_port = health.bound_port(metrics_runner)
         probe_runner = await health.serve(
-            health.probe_app(self.liveness, self.readiness), o.probe_address, o.probe_port
+            health.probe_app(self.liveness, self.readiness), o.probe_address, o.probe_port, header_timeout=timeout
         )
         self._servers.append(probe_runner)
         self.probe_port = health.bound_port(probe_runner)
         for app, address, port, context in self._extra_servers:
-            runner = await health.serve(app, address, port, ssl_context=context)
+            runner = await health.serve(app, address, port, ssl_context=context, header_timeout=timeout)
             self._servers.append(runner)
             self.server_ports.append(health.bound_port(runner))
         log.info("servers started", metrics_port=self.metrics_port, probe_port=self.probe_port)

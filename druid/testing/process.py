@@ -64,6 +64,18 @@ class Process:
             self._log_file.close()
             self._log_file = None
 
+    def terminate(self, timeout: float) -> int | None:
+        """SIGTERM and wait up to ``timeout`` seconds: the exit code, or None while it still runs."""
+        p = self._popen
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.terminate()
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         """SIGKILL, for tests that simulate a crash."""
         if self._popen is not None and self._popen.poll() is None:

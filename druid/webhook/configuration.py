@@ -1,13 +1,19 @@
 """The ``ValidatingWebhookConfiguration`` of the etcd-components webhook (upstream's chart,
-charts/templates/validatingwebhookconfig.yaml): two webhooks calling the same path.
+charts/templates/validatingwebhookconfig.yaml, hardened): three webhooks calling the same path.
 
 - ``etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of the kinds druid manages (the
-  resources of the component registry, and jobs), DELETE of PVCs, only for objects labelled
-  ``app.kubernetes.io/managed-by=etcd-druid``;
+  resources of the component registry, and jobs) and of pods (druid extension; also UPDATE of
+  ``pods/ephemeralcontainers``), only for objects labelled ``app.kubernetes.io/managed-by=etcd-druid``
+  (the API server calls the webhook when the old *or* the new object matches, so relabelling is seen);
 - ``stsscale.etcdcomponents.webhooks.druid.gardener.cloud``: UPDATE/DELETE of ``statefulsets/scale``
-  without an objectSelector (an objectSelector does not apply to subresources, kubernetes#113594).
+  without an objectSelector (an objectSelector does not apply to subresources, kubernetes#113594);
+- ``pvc.etcdcomponents.webhooks.druid.gardener.cloud``: DELETE of PVCs without an objectSelector (druid
+  deviation: upstream selects claims by label, so relabelling a claim took it out of protection; the
+  webhook judges claims by name);
+- ``etcds.webhooks.druid.gardener.cloud`` (druid extension, path ``/webhooks/etcds``): CREATE/UPDATE of
+  Etcds, judged against the OperatorConfiguration's ``etcdAdmissionPolicy``.
 
-Both fail closed (failurePolicy Fail), matchPolicy Exact, sideEffects None, timeoutSeconds 10. The
+All fail closed (failurePolicy Fail), matchPolicy Exact, sideEffects None, timeoutSeconds 10. The
 clientConfig is a Service reference (deployments) or a URL (tests, out-of-cluster runs).
 """
 
@@ -15,20 +21,25 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from druid.api import constants as c
+from druid.api.resources import ETCDS
 from druid.components import registry
-from druid.runtime.objects import JOBS, PVCS, Obj, ResourceRef
+from druid.runtime.objects import JOBS, PODS, PVCS, Obj, ResourceRef
 
 VALIDATING_WEBHOOK_CONFIGURATIONS = ResourceRef(
     "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False
 )
 WEBHOOK_PATH = "/webhooks/etcdcomponents"
+ETCDS_WEBHOOK_PATH = "/webhooks/etcds"
 CONFIGURATION_NAME = "etcd-druid"
 WEBHOOK_NAME = "etcdcomponents.webhooks.druid.gardener.cloud"
 STS_SCALE_WEBHOOK_NAME = "stsscale.etcdcomponents.webhooks.druid.gardener.cloud"
+PVC_WEBHOOK_NAME = "pvc.etcdcomponents.webhooks.druid.gardener.cloud"
+ETCDS_WEBHOOK_NAME = "etcds.webhooks.druid.gardener.cloud"
 DEFAULT_PORT = 9443
 
 
@@ -43,19 +54,25 @@ def _rule(group: str, resources: list[str], operations: tuple[str, ...] = ("UPDA
 
 
 def _component_rules() -> tuple[dict[str, Any], ...]:
-    """UPDATE/DELETE of the registry's resources, one rule per API group; DELETE of PVCs; jobs."""
+    """UPDATE/DELETE of the registry's resources, one rule per API group; jobs; pods and their ephemeral
+    containers."""
     by_group: dict[str, list[str]] = {}
     for res in registry.managed_resources():
         by_group.setdefault(res.group, []).append(res.plural)
     return (
         *(_rule(group, plurals) for group, plurals in by_group.items()),
-        _rule(PVCS.group, [PVCS.plural], ("DELETE",)),
         _rule(JOBS.group, [JOBS.plural]),
+        _rule(PODS.group, [PODS.plural]),
+        _rule(PODS.group, [f"{PODS.plural}/ephemeralcontainers"], ("UPDATE",)),
     )
 
 
 COMPONENT_RULES: tuple[dict[str, Any], ...] = _component_rules()
 STS_SCALE_RULES: tuple[dict[str, Any], ...] = (_rule("apps", ["statefulsets/scale"]),)
+PVC_RULES: tuple[dict[str, Any], ...] = (_rule(PVCS.group, [PVCS.plural], ("DELETE",)),)
+ETCDS_RULES: tuple[dict[str, Any], ...] = (
+    {**_rule(ETCDS.group, [ETCDS.plural], ("CREATE", "UPDATE")), "apiVersions": [ETCDS.version]},
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,13 @@ def validating_webhook_configuration(
     name: str = CONFIGURATION_NAME,
     namespace_selector: Obj | None = None,
 ) -> Obj:
-    """The ValidatingWebhookConfiguration; ``namespace_selector`` (default ``{}``: all) scopes both webhooks."""
+    """The ValidatingWebhookConfiguration; ``namespace_selector`` (default ``{}``: all) scopes every webhook."""
     clients = client_config(ca_bundle, service=service, url=url)
+    etcd_clients = client_config(
+        ca_bundle,
+        service=None if service is None else dataclasses.replace(service, path=ETCDS_WEBHOOK_PATH),
+        url=None if url is None else url.removesuffix(WEBHOOK_PATH) + ETCDS_WEBHOOK_PATH,
+    )
     selector = namespace_selector or {}
     components = _webhook(WEBHOOK_NAME, COMPONENT_RULES, clients, selector)
     components["objectSelector"] = {"matchLabels": {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE}}
@@ -122,5 +144,10 @@ def validating_webhook_configuration(
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "etcd-druid"}},
-        "webhooks": [components, _webhook(STS_SCALE_WEBHOOK_NAME, STS_SCALE_RULES, clients, selector)],
+        "webhooks": [
+            components,
+            _webhook(STS_SCALE_WEBHOOK_NAME, STS_SCALE_RULES, clients, selector),
+            _webhook(PVC_WEBHOOK_NAME, PVC_RULES, clients, selector),
+            _webhook(ETCDS_WEBHOOK_NAME, ETCDS_RULES, etcd_clients, selector),
+        ],
     }

@@ -1,4 +1,5 @@
-"""The webhook server: ``/webhooks/etcdcomponents`` over HTTPS, AdmissionReview in and out.
+"""The webhook server: ``/webhooks/etcdcomponents`` (component protection) and ``/webhooks/etcds`` (the
+Etcd admission policy, druid extension) over HTTPS, AdmissionReview in and out.
 
 Like controller-runtime's ``admission.Webhook``: the body must be ``application/json`` (at most 7 MiB),
 v1 and v1beta1 AdmissionReviews are accepted and answered in the same version, the request uid is echoed,
@@ -10,29 +11,34 @@ start-up (druid deviation: controller-runtime's certwatcher reloads rotated file
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from druid.api.admission import AdmissionPolicy
 from druid.config.operator import OperatorConfiguration
 from druid.config.servers import webhooks_listen
-from druid.runtime.client import Kube
 from druid.runtime.manager import Manager
-from druid.webhook.configuration import WEBHOOK_PATH
-from druid.webhook.lookups import ClusterLookups
+from druid.webhook.configuration import ETCDS_WEBHOOK_PATH, WEBHOOK_PATH
+from druid.webhook.etcdadmission import review_etcd
+from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import Decision, Lookups, Policy, gk_string, group_kind, review
 
 log = structlog.get_logger(__name__)
 
 MAX_REQUEST_SIZE = 7 * 1024 * 1024
+BODY_TIMEOUT = 10.0  # the API server gives up on a webhook after timeoutSeconds (10) anyway
 REVIEW_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 REVIEW_KIND = "AdmissionReview"
 _POLICY: web.AppKey[Policy] = web.AppKey("policy")
 _LOOKUPS: web.AppKey[Lookups] = web.AppKey("lookups")
+_ADMISSION: web.AppKey[AdmissionPolicy] = web.AppKey("admission")
 
 
 def server_ssl_context(cert_dir: str | Path) -> ssl.SSLContext:
@@ -67,7 +73,22 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 async def handle(request: web.Request) -> web.Response:
-    body = await _read_body(request)
+    """``/webhooks/etcdcomponents``: the component-protection decision."""
+    return await _serve(request, lambda admission: review(admission, request.app[_POLICY], request.app[_LOOKUPS]))
+
+
+async def handle_etcds(request: web.Request) -> web.Response:
+    """``/webhooks/etcds``: the admission policy for Etcds."""
+    policy = request.app[_POLICY]
+    return await _serve(request, lambda admission: review_etcd(admission, request.app[_ADMISSION], policy.reconciler))
+
+
+async def _serve(request: web.Request, decide: Callable[[dict[str, Any]], Decision]) -> web.Response:
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            body = await _read_body(request)
+    except TimeoutError:
+        return _errored(408, f"the request body did not arrive within {BODY_TIMEOUT:.0f}s")
     if body is None:
         return _errored(413, f"request entity is too large; limit is {MAX_REQUEST_SIZE} bytes")
     if not body:
@@ -89,9 +110,9 @@ async def handle(request: web.Request) -> web.Response:
         admission = {}
     uid = str(admission.get("uid") or "")
     try:
-        decision = await review(admission, request.app[_POLICY], request.app[_LOOKUPS])
+        decision = decide(admission)
     except Exception as e:
-        log.exception("etcd-components webhook failed", uid=uid)
+        log.exception("webhook failed", path=request.path, uid=uid)
         decision = Decision.errored(500, f"panic: {e} [recovered]")
     _log(admission, decision)
     return _answer(decision.response(uid), api_version)
@@ -114,21 +135,26 @@ def _log(admission: dict[str, Any], decision: Decision) -> None:
         log.info("etcd-components webhook refused a request", message=decision.message, **fields)
 
 
-def webhook_app(policy: Policy, lookups: Lookups) -> web.Application:
-    """The aiohttp app serving :data:`WEBHOOK_PATH` (any method, like controller-runtime's handler)."""
+def webhook_app(policy: Policy, lookups: Lookups, admission: AdmissionPolicy | None = None) -> web.Application:
+    """The aiohttp app serving :data:`WEBHOOK_PATH` and :data:`ETCDS_WEBHOOK_PATH` (any method, like
+    controller-runtime's handler); ``admission`` defaults to allowing everything."""
     app = web.Application()
     app[_POLICY] = policy
     app[_LOOKUPS] = lookups
+    app[_ADMISSION] = admission or AdmissionPolicy()
     app.router.add_route("*", WEBHOOK_PATH, handle)
+    app.router.add_route("*", ETCDS_WEBHOOK_PATH, handle_etcds)
     return app
 
 
-def add_webhook(manager: Manager, config: OperatorConfiguration, kube: Kube | None = None) -> web.Application | None:
+def add_webhook(
+    manager: Manager, config: OperatorConfiguration, namespace: str | None = None
+) -> web.Application | None:
     """Register the etcd-components webhook server with ``manager`` when it is enabled (else None).
 
     Serves on ``server.webhooks`` (bindAddress/port, certificates in serverCertDir) on every replica;
-    reads Etcds through the manager's informer cache when one is synced, else with ``kube``
-    (default: the manager's client). Raises if the certificate files cannot be loaded.
+    answers from the informers the Etcd controller shares (``namespace`` confines them, as it does the
+    controllers'). Raises if the certificate files cannot be loaded.
     """
     cfg = config.webhooks.etcd_component_protection
     if not cfg.enabled:
@@ -137,7 +163,7 @@ def add_webhook(manager: Manager, config: OperatorConfiguration, kube: Kube | No
     if not policy.reconciler:
         raise ValueError("etcdComponentProtection needs serviceAccountInfo or reconcilerServiceAccountFQDN")
     context = server_ssl_context(config.server.webhooks.server_cert_dir)
-    app = webhook_app(policy, ClusterLookups(kube or manager.kube, manager.informers))
+    app = webhook_app(policy, CacheLookups.of(manager.informers, namespace), config.admission_policy())
     address, port = webhooks_listen(config)
     manager.add_server(app, address, port, ssl_context=context)
     log.info("registering the etcd-components webhook", path=WEBHOOK_PATH, address=address, port=port)

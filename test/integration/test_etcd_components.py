@@ -97,10 +97,15 @@ async def test_c18_to_c26_components_as_stored(operator: Operator, kube: Kube, n
 
     assert stored[f"ServiceAccount/{n}"]["automountServiceAccountToken"] is True  # C18
     role = stored[f"Role/druid.gardener.cloud:etcd:{n}"]  # C19
-    assert [(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]] == [
-        (["coordination.k8s.io"], ["leases"], ["get", "list", "patch", "update", "watch"]),
-        (["apps"], ["statefulsets"], ["get", "list", "patch", "update", "watch"]),
-        ([""], ["pods"], ["get", "list", "watch"]),
+    assert role["rules"] == [  # narrowed to its own Leases and StatefulSet (issue 13, finding 6)
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "patch", "update"],
+            "resourceNames": [f"{n}-0", f"{n}-1", f"{n}-2", f"{n}-delta-snap", f"{n}-full-snap"],
+        },
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get"], "resourceNames": [n]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     ]
     binding = stored[f"RoleBinding/druid.gardener.cloud:etcd:{n}"]
     assert binding["roleRef"] == {

@@ -60,6 +60,7 @@ from druid.testing.samples import tls_secrets
 from druid.testing.sidecar import LeaseRenewer
 from druid.testing.wait import Timeout, eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
+from druid.webhook.protection import DEFAULT_POD_LIFECYCLE_USERS
 
 pytestmark = pytest.mark.controlplane
 
@@ -368,6 +369,11 @@ def druid_config(path: Path, cert_dir: Path, webhook_port: int) -> Path:
     controllers["compaction"].update(eventsThreshold=10, triggerFullSnapshotThreshold=1_000_000)
     controllers["etcdOpsTask"]["requeueInterval"] = "1s"
     config["leaderElection"].update(leaseDuration="15s", renewDeadline="10s", retryPeriod="1s")
+    # The scenario's Local buckets live under /var/tmp (the shipped policy allows only the default directory).
+    config["etcdAdmissionPolicy"]["allowedLocalStoreHostPathPrefixes"].append("/var/tmp/druid-buckets")
+    # This control plane's controller manager and kwok (the "kubelet") authenticate as the admin user.
+    protection = config["webhooks"]["etcdComponentProtection"]
+    protection["podLifecycleUsers"] = [*DEFAULT_POD_LIFECYCLE_USERS, "admin"]
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -525,7 +531,7 @@ async def run_scenario(
     }
     for call, webhook in (
         (admin.request("PUT", STATEFULSETS.path(ns, "main", "scale"), body=sts_scale, query=DRY_RUN), "stsscale."),
-        (admin.request("DELETE", PVCS.path(ns, "main-main-0"), query=DRY_RUN), "etcdcomponents."),
+        (admin.request("DELETE", PVCS.path(ns, "main-main-0"), query=DRY_RUN), "pvc.etcdcomponents."),
     ):
         with pytest.raises(ApiError) as refused:
             await call

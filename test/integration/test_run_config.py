@@ -4,9 +4,11 @@ the shared control plane: invalid config fails startup naming the field (L66), l
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,10 @@ import pytest
 import yaml
 
 from druid.config.operator import API_VERSION
+from druid.config.validation import MAX_CONCURRENT_SYNCS
 from druid.runtime.client import Kube
+from druid.runtime.health import DEFAULT_HEADER_TIMEOUT
+from druid.runtime.manager import ManagerOptions
 from druid.runtime.objects import LEASES
 from druid.testing.controlplane import ControlPlane, free_port
 from druid.testing.process import Process
@@ -194,3 +199,49 @@ async def test_l68_webhook_served_over_https_at_its_path(
 
     body = await eventually(answered, timeout=60, what="the webhook answering over HTTPS")
     assert body["response"]["uid"] == "u-1" and body["response"]["allowed"] is True
+
+
+async def test_finding9_sigterm_stops_a_busy_druid_within_its_deadline_and_slow_clients_are_cut_off(
+    spawn: Spawn, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    """issue 13, finding 9: druid at the concurrentSyncs bound, leading, serving — SIGTERM ends it (exit 0,
+    lease released) within ManagerOptions.shutdown_deadline; a client sending half a request line to its
+    metrics port is disconnected after the header timeout."""
+    metrics_port = free_port()
+    syncs = {"concurrentSyncs": MAX_CONCURRENT_SYNCS}
+    config = write_config(
+        tmp_path,
+        {
+            "leaderElection": {"enabled": True, "leaseDuration": "20s", "renewDeadline": "12s", "retryPeriod": "1s"},
+            "server": {"metrics": {"bindAddress": "127.0.0.1", "port": metrics_port}},
+            "controllers": {"etcd": syncs, "secret": syncs, "etcdOpsTask": syncs},
+        },
+    )
+    druid = spawn("--config", str(config), "--leader-election-namespace", namespace)
+
+    async def leading() -> bool:
+        assert druid.alive(), druid.tail()
+        lease = await kube.get_or_none(LEASES, "druid-leader-election", namespace)
+        return bool(lease and lease.get("spec", {}).get("holderIdentity"))
+
+    await eventually(leading, timeout=60, what="druid leading")
+    text = await eventually(lambda: _metrics(metrics_port), timeout=30, what="metrics")
+    assert (
+        f'controller_runtime_max_concurrent_reconciles{{controller="etcd-controller"}} {MAX_CONCURRENT_SYNCS}.0' in text
+    )
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", metrics_port)
+    started = time.monotonic()
+    writer.write(b"GET /metr")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), DEFAULT_HEADER_TIMEOUT + 5) == b""
+    writer.close()
+    assert time.monotonic() - started < DEFAULT_HEADER_TIMEOUT + 5
+
+    started = time.monotonic()
+    code = await asyncio.to_thread(druid.terminate, ManagerOptions().shutdown_deadline + 5)
+    took = time.monotonic() - started
+    assert code == 0, (code, druid.tail())
+    assert took <= ManagerOptions().shutdown_deadline, took
+    lease = await kube.get(LEASES, "druid-leader-election", namespace)
+    assert not lease["spec"].get("holderIdentity")  # an orderly stop: the lease was handed back

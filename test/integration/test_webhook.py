@@ -13,25 +13,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.api.common import now
 from druid.api.names import owner_reference
-from druid.config.operator import parse
+from druid.api.resources import ETCDS
+from druid.config.operator import OperatorConfiguration, parse
 from druid.render import render_objects
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.health import bound_port, serve
+from druid.runtime.informer import InformerFactory
 from druid.runtime.manager import Manager, ManagerOptions
 from druid.runtime.objects import (
     CONFIGMAPS,
     LEASES,
+    NAMESPACES,
     PDBS,
+    PODS,
     PVCS,
     ROLEBINDINGS,
     ROLES,
@@ -44,7 +51,7 @@ from druid.runtime.objects import (
 from druid.testing.controlplane import ControlPlane
 from druid.testing.wait import eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
-from druid.webhook.lookups import ETCDS, ClusterLookups
+from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import Policy
 from druid.webhook.server import add_webhook, server_ssl_context, webhook_app
 
@@ -63,6 +70,7 @@ KIND_RESOURCES: dict[str, ResourceRef] = {
     "StatefulSet": STATEFULSETS,
 }
 DISABLE = c.ANNOTATION_DISABLE_COMPONENT_PROTECTION
+PVC_WEBHOOK = "pvc.etcdcomponents.webhooks.druid.gardener.cloud"
 
 
 def sa(namespace: str, name: str) -> str:
@@ -199,6 +207,8 @@ async def grant(env: Env) -> None:
         "statefulsets/scale",
         "poddisruptionbudgets",
         "leases",
+        "pods",
+        "pods/ephemeralcontainers",
     ]
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -271,14 +281,47 @@ async def make_env(control_plane: ControlPlane, namespace: str) -> Env:
     return env
 
 
-class RecordingLookups(ClusterLookups):
-    def __init__(self, env: Env) -> None:
-        super().__init__(env.admin)
+class RecordingLookups(CacheLookups):
+    """druid's caches (an informer factory of the test's own), recording the StatefulSets looked up."""
+
+    def __init__(self, env: Env, informers: InformerFactory) -> None:
+        source = CacheLookups.of(informers, env.namespace)
+        super().__init__(source.etcds, source.statefulsets)
         self.env = env
 
-    async def statefulset(self, namespace: str, name: str) -> Obj:
+    def statefulset(self, namespace: str, name: str) -> Obj | None:
         self.env.scaled.append(name)
-        return await super().statefulset(namespace, name)
+        return super().statefulset(namespace, name)
+
+
+def foreign_statefulset(env: Env, name: str, namespace: str) -> Obj:
+    """Another application's StatefulSet (druid's as a template, relabelled ``app=<name>``, no druid labels)."""
+    sts = json.loads(json.dumps(env.objects["StatefulSet"]))
+    sts["metadata"] = {"name": name, "namespace": namespace, "labels": {"app": name}}
+    sts["spec"]["selector"] = {"matchLabels": {"app": name}}
+    sts["spec"]["template"]["metadata"]["labels"] = {"app": name}
+    sts["spec"].pop("serviceName", None)
+    sts.pop("status", None)
+    return sts
+
+
+def protection_config(cert_dir: Any, namespace: str, *exempt: str) -> OperatorConfiguration:
+    """The webhook on 127.0.0.1 (any port) with druid's reconciler ``etcd-druid`` in ``namespace``."""
+    cfg, _ = parse(
+        {
+            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
+            "kind": "OperatorConfiguration",
+            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
+            "webhooks": {
+                "etcdComponentProtection": {
+                    "enabled": True,
+                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
+                    "exemptServiceAccounts": list(exempt),
+                }
+            },
+        }
+    )
+    return cfg
 
 
 def policy(env: Env) -> Policy:
@@ -290,13 +333,18 @@ async def env(control_plane: ControlPlane, crds: list[str], namespace: str) -> A
     """The webhook served directly (reading Etcds from the API server) and registered for ``namespace``."""
     environment = await make_env(control_plane, namespace)
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    app = webhook_app(policy(environment), RecordingLookups(environment))
+    informers = InformerFactory(environment.admin)
+    lookups = RecordingLookups(environment, informers)
+    informers.start_all()
+    assert await informers.wait_for_cache_sync(30)
+    app = webhook_app(policy(environment), lookups)
     runner = await serve(app, "127.0.0.1", 0, ssl_context=server_ssl_context(cert_dir))
     vwc: str | None = None
     try:
         vwc = await register(environment, bound_port(runner), ca)
         yield environment
     finally:
+        await informers.stop_all()
         await cleanup(environment, vwc)
         await runner.cleanup()
 
@@ -309,14 +357,14 @@ async def test_k62_non_druid_user_cannot_update_or_delete_managed_objects(env: E
     for kind, res in KIND_RESOURCES.items():
         await assert_denied(touch(env.alice, res, env.name(kind), ns), denied)
         await assert_denied(env.alice.delete(res, env.name(kind), ns), denied)
-    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), denied)
+    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), denied, PVC_WEBHOOK)
     scale = {"spec": {"replicas": 1}}
     await assert_denied(
         env.alice.merge_patch(STATEFULSETS, ETCD, scale, ns, subresource="scale"),
         denied,
         "stsscale.etcdcomponents.webhooks.druid.gardener.cloud",
     )
-    assert set(env.scaled) == {ETCD}
+    assert ETCD in env.scaled
     for kind, res in KIND_RESOURCES.items():  # nothing changed
         live = await env.admin.get(res, env.name(kind), ns)
         assert "test/touched" not in (live["metadata"].get("annotations") or {}), kind
@@ -412,11 +460,7 @@ async def test_k63_create_unmanaged_and_orphaned_objects_are_allowed(env: Env) -
         f'299 - "cannot determine parent etcd resource, label {c.LABEL_PART_OF} not found on resource: {ns}/no-part-of"'
     ]
     # statefulsets/scale has no objectSelector: an unmanaged StatefulSet reaches the webhook and is allowed.
-    web_sts = json.loads(json.dumps(env.objects["StatefulSet"]))
-    web_sts["metadata"] = {"name": "web", "namespace": ns, "labels": {"app": "web"}}
-    web_sts["spec"]["selector"] = {"matchLabels": {"app": "web"}}
-    web_sts["spec"]["template"]["metadata"]["labels"] = {"app": "web"}
-    await env.admin.create(STATEFULSETS, web_sts)
+    await env.admin.create(STATEFULSETS, foreign_statefulset(env, "web", ns))
     await env.alice.merge_patch(STATEFULSETS, "web", {"spec": {"replicas": 1}}, ns, subresource="scale")
     assert "web" in env.scaled
 
@@ -432,7 +476,7 @@ async def test_k64_during_etcd_deletion_only_druid_and_exempt_accounts_delete(en
     assert (await env.admin.get(ETCDS, ETCD, ns))["metadata"].get("deletionTimestamp")
 
     await assert_denied(env.alice.delete(CONFIGMAPS, env.name("ConfigMap"), ns), DELETION_DENIED)
-    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), DELETION_DENIED)
+    await assert_denied(env.alice.delete(PVCS, env.name("PersistentVolumeClaim"), ns), DELETION_DENIED, PVC_WEBHOOK)
     await assert_denied(env.members.delete(LEASES, env.name("Lease"), ns), DELETION_DENIED)
     # UPDATEs keep the usual rules: alice still refused, members still renew their lease.
     await assert_denied(touch(env.alice, CONFIGMAPS, env.name("ConfigMap"), ns), changes_denied(ALICE))
@@ -458,29 +502,15 @@ async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cach
     """``add_webhook`` on a Manager: HTTPS from serverCertDir on the configured address; Etcds from the cache."""
     environment = await make_env(control_plane, namespace)
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": True,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
-                    "exemptServiceAccounts": [environment.users["exempt"]],
-                }
-            },
-        }
-    )
+    cfg = protection_config(cert_dir, namespace, environment.users["exempt"])
     manager = Manager(await Kube.connect(str(control_plane.kubeconfig)), ManagerOptions(metrics_port=0, probe_port=0))
-    etcds = manager.informers.get(ETCDS, namespace=namespace)
-    app = add_webhook(manager, cfg)
+    app = add_webhook(manager, cfg, namespace)
     assert isinstance(app, web.Application)
     stop = asyncio.Event()
     task = asyncio.create_task(manager.run(stop))
     vwc: str | None = None
     try:
-        await eventually(lambda: _ready(manager, etcds), timeout=30, what="manager servers and Etcd cache")
+        await eventually(lambda: _ready(manager), timeout=30, what="manager servers and caches")
         vwc = await register(environment, manager.server_ports[0], ca)
         await assert_denied(
             touch(environment.alice, CONFIGMAPS, environment.name("ConfigMap"), namespace), changes_denied(ALICE)
@@ -502,5 +532,173 @@ async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cach
         assert await asyncio.wait_for(task, 30) == 0
 
 
-async def _ready(manager: Manager, etcds: Any) -> bool:
-    return bool(manager.server_ports) and etcds.has_synced()
+async def _ready(manager: Manager) -> bool:
+    return bool(manager.server_ports) and manager.informers.all_synced() and len(manager.informers) > 0
+
+
+# ------------------------------------------------------------------ issue 13, finding 1: relabel-and-delete
+
+
+def managed_pod(env: Env) -> Obj:
+    sts = env.objects["StatefulSet"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{ETCD}-0",
+            "namespace": env.namespace,
+            "labels": env_labels(),
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "name": ETCD,
+                    "uid": sts["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"containers": [{"name": "etcd", "image": "registry.invalid/etcd:none"}]},
+    }
+
+
+async def test_finding1_relabelling_cannot_take_an_etcd_out_of_protection(env: Env) -> None:
+    """The break-test's chain: relabel the StatefulSet (and change its template), delete the claim, delete
+    the StatefulSet — each step refused; the pod, its labels and its ephemeral containers likewise."""
+    ns, denied = env.namespace, changes_denied(ALICE)
+    env.objects["StatefulSet"] = await env.admin.get(STATEFULSETS, ETCD, ns)
+    hijack = [
+        {"op": "remove", "path": "/metadata/labels/" + c.LABEL_MANAGED_BY.replace("/", "~1")},
+        {"op": "add", "path": "/spec/template/spec/containers/0/command", "value": ["cat", "/var/etcd/data"]},
+    ]
+    await assert_denied(env.alice.json_patch(STATEFULSETS, ETCD, hijack, ns), denied)
+    relabel_only = {"metadata": {"labels": {c.LABEL_PART_OF: "nonexistent"}}}
+    await assert_denied(env.alice.merge_patch(STATEFULSETS, ETCD, relabel_only, ns), denied)
+    live = await env.admin.get(STATEFULSETS, ETCD, ns)
+    assert live["metadata"]["labels"][c.LABEL_PART_OF] == ETCD
+
+    # The claim's labels are no longer what protects it: relabelled (claims' UPDATEs are not guarded), still refused.
+    claim = env.name("PersistentVolumeClaim")
+    await env.admin.merge_patch(PVCS, claim, {"metadata": {"labels": None}}, ns)
+    await assert_denied(env.alice.delete(PVCS, claim, ns), denied, PVC_WEBHOOK)
+    await assert_denied(env.alice.delete(STATEFULSETS, ETCD, ns), denied)
+
+    # Pods of the Etcd: delete, relabel out of the selector, ephemeral containers.
+    pod = await env.admin.create(PODS, managed_pod(env))
+    name = pod["metadata"]["name"]
+    await assert_denied(env.alice.delete(PODS, name, ns), denied)
+    await assert_denied(env.alice.merge_patch(PODS, name, {"metadata": {"labels": None}}, ns), denied)
+    debug = {"spec": {"ephemeralContainers": [{"name": "debug", "image": "busybox", "targetContainerName": "etcd"}]}}
+    await assert_denied(env.alice.merge_patch(PODS, name, debug, ns, subresource="ephemeralcontainers"), denied)
+    live_pod = await env.admin.get(PODS, name, ns)
+    assert live_pod["metadata"]["labels"] == env_labels() and not live_pod["spec"].get("ephemeralContainers")
+
+    # Even with the StatefulSet gone (druid's own deletion), the Etcd of that name still owns the claim.
+    assert await env.reconciler.delete(STATEFULSETS, ETCD, ns)
+    await eventually(lambda: _gone(env.admin, STATEFULSETS, ETCD, ns), timeout=30, what="the StatefulSet deleted")
+    await assert_denied(env.alice.delete(PVCS, claim, ns), denied, PVC_WEBHOOK)
+    assert await env.admin.get_or_none(PVCS, claim, ns) is not None
+    # With protection switched off on purpose the claim may go.
+    await annotate_etcd(env, DISABLE)
+
+    async def deleted_once_allowed() -> bool:
+        try:
+            return bool(await env.alice.delete(PVCS, claim, ns))
+        except ApiError:
+            return False
+
+    await eventually(deleted_once_allowed, timeout=30, what="the claim deletable with protection disabled")
+
+
+async def _gone(kube: Kube, res: ResourceRef, name: str, ns: str) -> bool:
+    return await kube.get_or_none(res, name, ns) is None
+
+
+# ------------------------------------------------------------- issue 13, finding 8: cache-only, no oracle
+
+
+def crafted_scale(namespace: str, name: str, user: str = "mallory") -> Obj:
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": name, "namespace": namespace}}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "11111111-2222-3333-4444-555555555555",
+            "kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "resource": {"group": "apps", "version": "v1", "resource": "statefulsets"},
+            "subResource": "scale",
+            "name": name,
+            "namespace": namespace,
+            "operation": "UPDATE",
+            "userInfo": {"username": user},
+            "object": scale,
+            "oldObject": scale,
+        },
+    }
+
+
+async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
+    control_plane: ControlPlane, crds: list[str], namespace: str
+) -> None:
+    """druid's webhook as ``druid run`` serves it (through the manager, cluster-wide caches): crafted reviews
+    about another namespace's StatefulSets get one answer whether they exist or not, a review whose object
+    does not match the request is refused without names, and no review costs an API request."""
+    registry = CollectorRegistry()
+    environment = await make_env(control_plane, namespace)
+    other = f"{namespace}-other"
+    await environment.admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
+    await environment.admin.create(STATEFULSETS, foreign_statefulset(environment, "web", other))
+    cert_dir, ca = control_plane.serving_cert_dir("webhook")
+    cfg = protection_config(cert_dir, namespace)
+    kube = await Kube.connect(str(control_plane.kubeconfig), registry=registry)
+    manager = Manager(kube, ManagerOptions(metrics_port=0, probe_port=0), registry=registry)
+    assert add_webhook(manager, cfg) is not None
+    stop = asyncio.Event()
+    task = asyncio.create_task(manager.run(stop))
+    context = ssl.create_default_context(cadata=ca.decode())
+    try:
+        await eventually(lambda: _ready(manager), timeout=60, what="manager servers and caches")
+        url = webhook_url("127.0.0.1", manager.server_ports[0])
+
+        async def ask(body: Obj) -> Obj:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(url, json=body, ssl=context) as resp,
+            ):
+                assert resp.status == 200
+                answer: Obj = (await resp.json())["response"]
+                return answer
+
+        before = _requests(registry)
+        existing = await ask(crafted_scale(other, "web"))
+        missing = await ask(crafted_scale(other, "ghost"))
+        assert existing["allowed"] and missing["allowed"]
+        assert existing["status"]["message"] == f"resource: {other}/web is not managed by druid, skipping validations"
+        assert missing["status"]["message"].replace("ghost", "web") == existing["status"]["message"]
+        assert "warnings" not in existing and "warnings" not in missing
+        protected = await ask(crafted_scale(namespace, ETCD))
+        assert not protected["allowed"] and protected["status"]["code"] == 403
+        mismatched = crafted_scale(namespace, ETCD)
+        mismatched["request"]["namespace"] = other
+        odd = await ask(mismatched)
+        assert (odd["allowed"], odd["status"]["code"]) == (False, 400)
+        assert namespace not in odd["status"]["message"] and ETCD not in odd["status"]["message"]
+        for i in range(50):
+            await ask(crafted_scale(other, f"probe-{i}"))
+        assert _requests(registry) == before, "a review cost an API request"
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+        await environment.admin.delete(NAMESPACES, other)
+        await cleanup(environment, None)
+
+
+def _requests(registry: CollectorRegistry) -> float:
+    """``rest_client_requests_total`` over every code, method and host."""
+    return sum(
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "rest_client_requests"
+        for sample in metric.samples
+        if sample.name == "rest_client_requests_total"
+    )

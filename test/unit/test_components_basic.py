@@ -91,15 +91,24 @@ def test_c19_role_and_binding() -> None:
     assert (r["apiVersion"], r["kind"]) == ("rbac.authorization.k8s.io/v1", "Role")
     assert r["metadata"]["name"] == "druid.gardener.cloud:etcd:etcd-main"
     assert r["metadata"]["labels"] == labels("etcd-role", "druid.gardener.cloud-etcd-etcd-main")
-    assert r["rules"] == [
+    assert r["rules"] == [  # druid: narrowed to the Etcd's own Leases and StatefulSet, the sidecar's verbs only
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "list", "patch", "update", "watch"],
+            "verbs": ["get", "patch", "update"],
+            "resourceNames": [
+                "etcd-main-0",
+                "etcd-main-1",
+                "etcd-main-2",
+                "etcd-main-delta-snap",
+                "etcd-main-full-snap",
+            ],
         },
-        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get", "list", "patch", "update", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["get"], "resourceNames": ["etcd-main"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     ]
+    scaled = only(role.build(make_etcd(replicas=5), OPTS))["rules"][0]["resourceNames"]
+    assert scaled[:5] == [f"etcd-main-{i}" for i in range(5)]  # one per member: the Role follows the replicas
 
     rb = only(rolebinding.build(etcd, OPTS))
     assert (rb["apiVersion"], rb["kind"]) == ("rbac.authorization.k8s.io/v1", "RoleBinding")

@@ -17,7 +17,13 @@ from druid.components import registry
 from druid.config import parse, validate
 from druid.runtime.manager import ManagerOptions
 from druid.testing.binaries import REPO
-from druid.webhook.configuration import COMPONENT_RULES, DEFAULT_PORT, WEBHOOK_PATH
+from druid.webhook.configuration import (
+    COMPONENT_RULES,
+    DEFAULT_PORT,
+    ETCDS_WEBHOOK_NAME,
+    ETCDS_WEBHOOK_PATH,
+    WEBHOOK_PATH,
+)
 
 MANIFESTS = REPO / "manifests"
 NAMESPACE = "druid-system"
@@ -178,11 +184,12 @@ def test_service_pdb_and_webhook_point_at_the_pods(objects: list[dict[str, Any]]
     vwc = one(objects, "ValidatingWebhookConfiguration")
     for webhook in vwc["webhooks"]:
         ref = webhook["clientConfig"]["service"]
+        path = ETCDS_WEBHOOK_PATH if webhook["name"] == ETCDS_WEBHOOK_NAME else WEBHOOK_PATH
         assert (ref["namespace"], ref["name"], ref["port"], ref["path"]) == (
             NAMESPACE,
             "etcd-druid",
             DEFAULT_PORT,
-            WEBHOOK_PATH,
+            path,
         )
         assert "caBundle" not in webhook["clientConfig"], "re-applying would wipe an injected CA bundle"
 

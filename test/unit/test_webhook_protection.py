@@ -16,16 +16,15 @@ from kubernetes_asyncio import client
 
 from druid.api import constants as c
 from druid.config.operator import parse
-from druid.runtime.client import ApiError, Kube
+from druid.runtime.client import Kube
 from druid.runtime.health import bound_port, serve
 from druid.runtime.manager import Manager
-from druid.runtime.objects import Obj, ObjectKey
-from druid.runtime.store import Store
-from druid.testing.pki import CertificateAuthority
+from druid.runtime.objects import Obj
 from druid.webhook import configuration as vwc
-from druid.webhook.lookups import ETCDS, ClusterLookups
+from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import (
-    ERR_TOO_MANY_MATCHING_STATEFULSETS,
+    DEFAULT_POD_LIFECYCLE_USERS,
+    MALFORMED,
     Decision,
     Policy,
     review,
@@ -54,6 +53,7 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "StatefulSet": ("apps", "v1", "StatefulSet", "statefulsets"),
     "PodDisruptionBudget": ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     "Lease": ("coordination.k8s.io", "v1", "Lease", "leases"),
+    "Pod": ("", "v1", "Pod", "pods"),  # druid extension
 }
 RUNTIME = ["ServiceAccount", "Role", "RoleBinding", "Lease", "PodDisruptionBudget", "Service"]
 PVC = ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
@@ -133,42 +133,38 @@ def scale_request(sts: str = ETCD, user: str = USER, resource: str = "statefulse
 
 
 class FakeLookups:
-    def __init__(self, *etcds: Obj, statefulsets: tuple[Obj, ...] = (), fail: Exception | None = None) -> None:
+    def __init__(self, *etcds: Obj, statefulsets: tuple[Obj, ...] = (), synced: bool = True) -> None:
         self.etcds = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in etcds}
-        self.sts = list(statefulsets)
-        self.fail = fail
+        self.sts = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in statefulsets}
+        self.is_synced = synced
         self.calls: list[str] = []
 
-    async def etcd(self, namespace: str, name: str) -> Obj | None:
+    def synced(self) -> bool:
+        return self.is_synced
+
+    def etcd(self, namespace: str, name: str) -> Obj | None:
         self.calls.append(f"etcd {namespace}/{name}")
-        if self.fail:
-            raise self.fail
         return self.etcds.get((namespace, name))
 
-    async def statefulset(self, namespace: str, name: str) -> Obj:
+    def statefulset(self, namespace: str, name: str) -> Obj | None:
         self.calls.append(f"sts {namespace}/{name}")
-        for s in self.sts:
-            if (s["metadata"]["namespace"], s["metadata"]["name"]) == (namespace, name):
-                return s
-        raise ApiError(404, "NotFound", f'statefulsets.apps "{name}" not found')
-
-    async def statefulsets(self, namespace: str, labels: Mapping[str, str]) -> list[Obj]:
-        self.calls.append(f"list sts {namespace} {dict(labels)}")
-        return [
-            s
-            for s in self.sts
-            if s["metadata"]["namespace"] == namespace
-            and all(s["metadata"].get("labels", {}).get(k) == v for k, v in labels.items())
-        ]
+        return self.sts.get((namespace, name))
 
 
-def sts(name: str = ETCD, labels: Mapping[str, str] = MANAGED) -> Obj:
-    meta = {"name": name, "namespace": NS, "labels": dict(labels), "ownerReferences": CONTROLLED}
-    return {"kind": "PartialObjectMetadata", "metadata": meta}
+def sts(
+    name: str = ETCD, labels: Mapping[str, str] = MANAGED, template: str | None = None, owner: str | None = ETCD
+) -> Obj:
+    """A StatefulSet as druid's cache holds it (claim template ``template``, default its name), controlled by
+    the Etcd ``owner`` (the test Etcd's UID) unless ``owner`` is None."""
+    metadata: dict[str, Any] = {"name": name, "namespace": NS, "labels": dict(labels)}
+    if owner is not None:
+        metadata["ownerReferences"] = [{**CONTROLLED[0], "name": owner}]
+    claim = {"metadata": {"name": template or name}}
+    return {"kind": "StatefulSet", "metadata": metadata, "spec": {"volumeClaimTemplates": [claim]}}
 
 
-async def decide(req: dict[str, Any], *etcds: Obj, policy: Policy = POLICY, **kw: Any) -> Decision:
-    return await review(req, policy, FakeLookups(*etcds, **kw))
+def decide(req: dict[str, Any], *etcds: Obj, policy: Policy = POLICY, **kw: Any) -> Decision:
+    return review(req, policy, FakeLookups(*etcds, **kw))
 
 
 def allowed(d: Decision, message: str | None = None) -> bool:
@@ -189,41 +185,68 @@ def denied(d: Decision, message: str) -> bool:
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
 async def test_k62_non_druid_user_cannot_change_managed_objects(kind: str, operation: str) -> None:
-    assert denied(await decide(request(kind, operation), etcd()), denied_changes(USER))
+    assert denied(decide(request(kind, operation), etcd()), denied_changes(USER))
 
 
 async def test_k62_statefulset_scale_is_judged_by_the_statefulset() -> None:
     lookups = FakeLookups(etcd(), statefulsets=(sts(),))
-    assert denied(await review(scale_request(), POLICY, lookups), denied_changes(USER))
+    assert denied(review(scale_request(), POLICY, lookups), denied_changes(USER))
     assert lookups.calls == [f"sts {NS}/{ETCD}", f"etcd {NS}/{ETCD}"]
 
 
-async def test_k62_pvc_delete_is_judged_by_the_one_matching_statefulset() -> None:
-    pvc = request(PVC, "DELETE", metadata=meta("etcd-main-etcd-main-0", MANAGED))
-    other = sts("unrelated", {"app": "x"})
-    assert denied(await decide(pvc, etcd(), statefulsets=(sts(), other)), denied_changes(USER))
+CLAIM = f"{ETCD}-{ETCD}-0"
+
+
+@pytest.mark.parametrize("labels", [MANAGED, None, {"app": "relabelled"}, {**MANAGED, c.LABEL_PART_OF: "ghost"}])
+async def test_k62_pvc_delete_is_judged_by_the_claim_name_not_its_labels(labels: Any) -> None:
+    pvc = request(PVC, "DELETE", metadata=meta(CLAIM, labels))
+    other = sts("unrelated", {"app": "x"}, owner=None)
+    assert denied(decide(pvc, etcd(), statefulsets=(sts(), other)), denied_changes(USER))
+    # The StatefulSet gone (or relabelled out of druid's cache): the Etcd of that name still owns the claim.
+    assert denied(decide(pvc, etcd()), denied_changes(USER))
+
+
+async def test_k62_pvc_owner_is_the_statefulset_controller_and_its_claim_template() -> None:
+    etcd_b = etcd()
+    etcd_b["metadata"]["name"] = "b"
+    owned = sts("b-a-b", {"app": "relabelled"}, template="a", owner="b")  # controller reference decides
+    pvc = request(PVC, "DELETE", metadata=meta("a-b-a-b-0", None))
+    lookups = FakeLookups(etcd_b, statefulsets=(owned,))
+    d = review(pvc, POLICY, lookups)
+    assert denied(d, denied_changes(USER).replace(ETCD, "b"))
+    other_template = request(PVC, "DELETE", metadata=meta("x-b-a-b-0", None))
+    assert allowed(decide(other_template, etcd_b, statefulsets=(owned,)))
+    no_ordinal = request(PVC, "DELETE", metadata=meta(f"{ETCD}-{ETCD}", None))
+    assert allowed(decide(no_ordinal, etcd(), statefulsets=(sts(),)))
+
+
+async def test_k62_pvc_of_an_etcd_with_another_claim_template() -> None:
+    owner = etcd()
+    owner["spec"] = {"volumeClaimTemplate": "data"}
+    assert denied(decide(request(PVC, "DELETE", metadata=meta(f"data-{ETCD}-2", None)), owner), denied_changes(USER))
+    assert allowed(decide(request(PVC, "DELETE", metadata=meta(CLAIM, None)), owner))
 
 
 @pytest.mark.parametrize("state", ["Processing", "Error", "Requeue"])
 async def test_k62_exempt_service_account_is_denied_while_the_etcd_is_reconciled(state: str) -> None:
-    d = await decide(request("StatefulSet", user=EXEMPT), etcd(op=("Reconcile", state)))
+    d = decide(request("StatefulSet", user=EXEMPT), etcd(op=("Reconcile", state)))
     assert denied(d, denied_changes(EXEMPT))
 
 
 @pytest.mark.parametrize("kind", ["ConfigMap", "StatefulSet", "ServiceAccount"])
 async def test_k62_etcd_service_account_may_only_change_leases(kind: str) -> None:
-    assert denied(await decide(request(kind, user=ETCD_SA), etcd()), denied_changes(ETCD_SA))
+    assert denied(decide(request(kind, user=ETCD_SA), etcd()), denied_changes(ETCD_SA))
 
 
 async def test_k62_lease_rule_needs_the_etcd_service_account_of_the_etcd_namespace() -> None:
     other = f"system:serviceaccount:other:{ETCD}"
-    assert denied(await decide(request("Lease", user=other), etcd()), denied_changes(other))
+    assert denied(decide(request("Lease", user=other), etcd()), denied_changes(other))
 
 
 @pytest.mark.parametrize("kind", ["ConfigMap", "StatefulSet"])
 async def test_k62_configmap_and_statefulset_stay_protected_without_runtime_components(kind: str) -> None:
     owner = etcd({c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: ""})
-    assert denied(await decide(request(kind), owner), denied_changes(USER))
+    assert denied(decide(request(kind), owner), denied_changes(USER))
 
 
 async def test_objects_not_controlled_by_the_etcd_are_not_protected() -> None:
@@ -233,17 +256,50 @@ async def test_objects_not_controlled_by_the_etcd_are_not_protected() -> None:
     for owners in ([], other):
         m = {**meta("victim-config"), "ownerReferences": owners}
         for operation in ("UPDATE", "DELETE"):
-            d = await decide(request("ConfigMap", operation, metadata=m), etcd())
+            d = decide(request("ConfigMap", operation, metadata=m), etcd())
             assert allowed(d, f"resource: {NS}/victim-config is not controlled by Etcd {ETCD}, skipping validations")
     req = request("ConfigMap", metadata={**meta("cm"), "ownerReferences": []})
     req["oldObject"] = {"metadata": meta("cm")}
-    assert denied(await decide(req, etcd()), denied_changes(USER))
+    assert denied(decide(req, etcd()), denied_changes(USER))
 
 
 async def test_k62_update_is_judged_on_the_new_object() -> None:
     req = request("ConfigMap")
     req["oldObject"] = {"metadata": meta(labels={})}  # labels added by the update: protected now
-    assert denied(await decide(req, etcd()), denied_changes(USER))
+    assert denied(decide(req, etcd()), denied_changes(USER))
+
+
+@pytest.mark.parametrize(
+    "new_labels",
+    [{}, {c.LABEL_MANAGED_BY: "not-druid", c.LABEL_PART_OF: ETCD}, {**MANAGED, c.LABEL_PART_OF: "nonexistent"}],
+)
+@pytest.mark.parametrize("kind", ["StatefulSet", "ConfigMap", "Pod"])
+async def test_k62_update_is_judged_on_the_old_object_too(kind: str, new_labels: dict[str, str]) -> None:
+    """Relabelling a managed object out of protection is itself a protected change."""
+    req = request(kind)
+    req["object"] = {"metadata": meta(labels=new_labels)}
+    assert denied(decide(req, etcd()), denied_changes(USER))
+    reconciler = request(kind, user=RECONCILER)
+    reconciler["object"] = {"metadata": meta(labels=new_labels)}
+    assert allowed(decide(reconciler, etcd()))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.update(namespace="elsewhere"),
+        lambda r: r.update(name="other"),
+        lambda r: r["oldObject"]["metadata"].update(namespace="elsewhere"),
+    ],
+)
+async def test_k62_reviews_whose_objects_do_not_match_the_request_are_refused_without_names(mutate: Any) -> None:
+    req = request("ConfigMap")
+    req["oldObject"] = json.loads(json.dumps(req["oldObject"]))
+    mutate(req)
+    d = decide(req, etcd())
+    assert (d.allowed, d.code) == (False, 400)
+    assert d.message == f"[Operation: doDecodeRequestObjects, Code: ERR_DECODE_REQUEST_OBJECT] {MALFORMED}"
+    assert ETCD not in d.message and NS not in d.message
 
 
 @pytest.mark.parametrize(
@@ -257,49 +313,84 @@ async def test_k62_update_is_judged_on_the_new_object() -> None:
 async def test_k62_undecodable_objects_are_a_bad_request(mutate: Any, message: str) -> None:
     req = request("ConfigMap")
     mutate(req)
-    d = await decide(req, etcd())
+    d = decide(req, etcd())
     assert (d.allowed, d.code) == (False, 400)
     assert d.message == f"[Operation: decodeObjectAsUnstructured, Code: ERR_DECODE_REQUEST_OBJECT] {message}"
 
 
 async def test_k62_unknown_operation_is_a_bad_request() -> None:
-    d = await decide(request("ConfigMap", "PATCH"), etcd())
+    d = decide(request("ConfigMap", "PATCH"), etcd())
     assert d == Decision.errored(
         400, "[Operation: doDecodeRequestObjects, Code: ERR_DECODE_REQUEST_OBJECT] unsupported operation"
     )
 
 
-async def test_k62_pvc_with_several_matching_statefulsets_is_an_error() -> None:
-    pvc = request(PVC, "DELETE", metadata=meta("data-0", MANAGED))
-    d = await decide(pvc, etcd(), statefulsets=(sts("a"), sts("b")))
-    assert (d.allowed, d.code) == (False, 500)
-    assert d.message == (
-        f"[Operation: FetchStatefulSetByLabels, Code: {ERR_TOO_MANY_MATCHING_STATEFULSETS}] found more than one "
-        f"StatefulSet for labels: map[app.kubernetes.io/managed-by:etcd-druid app.kubernetes.io/part-of:{ETCD}]"
-    )
-
-
-async def test_k62_pvc_without_labels_is_an_error() -> None:
-    d = await decide(request(PVC, "DELETE", metadata=meta("data-0", None)), etcd(), statefulsets=(sts(),))
+async def test_k62_unsynced_caches_fail_closed_without_reading_anything() -> None:
+    lookups = FakeLookups(etcd(), synced=False)
+    d = review(request("ConfigMap"), POLICY, lookups)
     assert d == Decision.errored(
-        500,
-        "[Operation: GetStatefulSetPartialObjMetaFromPVC, Code: ERR_GET_SCALE_SUBRESOURCE_PARENT] "
-        f"resource {NS}/data-0 does not have any labels",
+        500, "[Operation: review, Code: ERR_CACHE_NOT_SYNCED] druid's caches have not synced yet"
     )
+    assert lookups.calls == []
+    assert allowed(review(request(JOB), POLICY, lookups))  # kinds it does not judge need no cache
 
 
-async def test_k62_scale_of_a_missing_statefulset_is_an_error() -> None:
-    d = await decide(scale_request("gone"), etcd())
-    assert d == Decision.errored(
-        500,
-        "[Operation: GetStatefulSetPartialObjectMetaFromScaleSubResource, Code: ERR_GET_SCALE_SUBRESOURCE_PARENT] "
-        'statefulsets.apps "gone" not found',
-    )
+@pytest.mark.parametrize(
+    "req",
+    [
+        scale_request("gone"),
+        scale_request("web"),
+        request(PVC, "DELETE", metadata=meta("gone-gone-0", MANAGED)),
+        request(PVC, "DELETE", metadata=meta("web-web-0", MANAGED)),
+    ],
+)
+async def test_k62_objects_that_do_not_exist_and_unmanaged_ones_get_the_same_answer(req: dict[str, Any]) -> None:
+    """A crafted review learns nothing about objects it did not carry: missing or someone else's, same answer."""
+    d = decide(req, etcd(), statefulsets=(sts("web", {"app": "web"}, owner=None),))
+    assert allowed(d, f"resource: {NS}/{req['name']} is not managed by druid, skipping validations")
+    assert d.warnings == ()
 
 
-async def test_k62_failing_etcd_lookup_is_an_internal_error() -> None:
-    d = await decide(request("ConfigMap"), fail=ApiError(0, "ClientConnectorError", "connection refused"))
-    assert d == Decision.errored(500, "connection refused")
+def pod_request(operation: str = "DELETE", user: str = USER, deleting: bool = False, **extra: Any) -> dict[str, Any]:
+    metadata = meta(f"{ETCD}-0", deleting=deleting)
+    metadata["ownerReferences"] = [{"kind": "StatefulSet", "name": ETCD, "controller": True, "uid": "s"}]
+    return request(("", "v1", "Pod", "pods"), operation, user, metadata=metadata, **extra)
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
+async def test_k62_pods_of_an_etcd_are_protected(operation: str) -> None:
+    assert denied(decide(pod_request(operation), etcd()), denied_changes(USER))
+    ephemeral = pod_request("UPDATE", subResource="ephemeralcontainers")
+    assert denied(decide(ephemeral, etcd()), denied_changes(USER))
+    assert allowed(decide(pod_request(operation, RECONCILER), etcd()))
+
+
+async def test_k62_pod_relabelled_and_disowned_is_still_protected_by_its_statefulset() -> None:
+    req = pod_request("UPDATE")
+    req["object"] = {"metadata": meta(f"{ETCD}-0", labels={})}
+    req["oldObject"]["metadata"]["labels"] = {}  # labels gone already: the controlling StatefulSet decides
+    assert denied(decide(req, etcd(), statefulsets=(sts(),)), denied_changes(USER))
+    assert allowed(decide(req, etcd()))  # an unmanaged StatefulSet (not in druid's cache) protects nothing
+
+
+@pytest.mark.parametrize("user", [*DEFAULT_POD_LIFECYCLE_USERS, "system:node:worker-1"])
+async def test_k63_kubernetes_pod_lifecycle_may_update_and_delete_pods(user: str) -> None:
+    groups = {"userInfo": {"username": user, "groups": ["system:nodes"] if user.startswith("system:node:") else []}}
+    for operation in ("UPDATE", "DELETE"):
+        assert allowed(decide(pod_request(operation, **groups), etcd(op=("Delete", "Processing"))))
+    ephemeral = pod_request("UPDATE", subResource="ephemeralcontainers", **groups)
+    no_exempt = Policy(RECONCILER)  # (the garbage collector is EXEMPT in POLICY)
+    assert denied(decide(ephemeral, etcd(), policy=no_exempt), denied_changes(user))
+    assert denied(decide(request("ConfigMap", user=user), etcd(), policy=no_exempt), denied_changes(user))
+
+
+async def test_k63_node_name_without_the_nodes_group_is_not_a_kubelet() -> None:
+    assert denied(decide(pod_request(user="system:node:worker-1"), etcd()), denied_changes("system:node:worker-1"))
+
+
+async def test_k63_deleting_a_terminating_pod_is_allowed() -> None:
+    assert allowed(decide(pod_request("DELETE", deleting=True), etcd()))
+    assert denied(decide(pod_request("UPDATE", deleting=True), etcd()), denied_changes(USER))
 
 
 # ---------------------------------------------------------------------------------------------------- K63
@@ -308,7 +399,7 @@ async def test_k62_failing_etcd_lookup_is_an_internal_error() -> None:
 @pytest.mark.parametrize("operation", ["CREATE", "CONNECT"])
 async def test_k63_create_and_connect_are_allowed(operation: str) -> None:
     lookups = FakeLookups()
-    d = await review(request("StatefulSet", operation), POLICY, lookups)
+    d = review(request("StatefulSet", operation), POLICY, lookups)
     assert allowed(d, f"operation {operation} is allowed")
     assert lookups.calls == []
 
@@ -316,7 +407,7 @@ async def test_k63_create_and_connect_are_allowed(operation: str) -> None:
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
 async def test_k63_reconciler_may_change_everything(kind: str, operation: str) -> None:
-    d = await decide(request(kind, operation, RECONCILER), etcd(op=("Reconcile", "Processing")))
+    d = decide(request(kind, operation, RECONCILER), etcd(op=("Reconcile", "Processing")))
     assert allowed(d, "update of managed resources by etcd-druid is allowed")
 
 
@@ -330,20 +421,20 @@ async def test_k63_reconciler_from_the_deprecated_fqdn() -> None:
     )
     policy = Policy.from_config(cfg.webhooks.etcd_component_protection)
     assert policy == Policy("druid-user", ())
-    assert allowed(await decide(request("ConfigMap", user="druid-user"), etcd(), policy=policy))
+    assert allowed(decide(request("ConfigMap", user="druid-user"), etcd(), policy=policy))
 
 
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
 @pytest.mark.parametrize("user", [ETCD_SA, f" {ETCD_SA} "])
 async def test_k63_etcd_members_may_change_their_leases(operation: str, user: str) -> None:
-    d = await decide(request("Lease", operation, user), etcd(op=("Reconcile", "Processing")))
+    d = decide(request("Lease", operation, user), etcd(op=("Reconcile", "Processing")))
     assert allowed(d, "lease resource can be freely updated by etcd members")
 
 
 @pytest.mark.parametrize("op", [None, ("Reconcile", "Succeeded"), ("Delete", "Processing")])
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
 async def test_k63_exempt_service_account_is_allowed_while_not_reconciling(op: Any, operation: str) -> None:
-    d = await decide(request("StatefulSet", operation, EXEMPT), etcd(op=op))
+    d = decide(request("StatefulSet", operation, EXEMPT), etcd(op=op))
     expected = f"operations on resources by exempt service account {EXEMPT} are allowed"
     if operation == "DELETE" and op == ("Delete", "Processing"):
         expected = f"deletion of resource by exempt SA {EXEMPT} is allowed during deletion of Etcd {ETCD}"
@@ -353,7 +444,7 @@ async def test_k63_exempt_service_account_is_allowed_while_not_reconciling(op: A
 async def test_k63_exempt_service_account_may_finish_deleting_objects_during_reconciliation() -> None:
     req = request("StatefulSet", "UPDATE", EXEMPT, meta(ETCD, deleting=True))
     assert allowed(
-        await decide(req, etcd(op=("Reconcile", "Processing"))),
+        decide(req, etcd(op=("Reconcile", "Processing"))),
         f"deletion of resource by exempt service account {EXEMPT} is allowed during ongoing reconciliation of "
         f"Etcd {ETCD}, since deletion timestamp is set on the resource",
     )
@@ -362,28 +453,28 @@ async def test_k63_exempt_service_account_may_finish_deleting_objects_during_rec
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
 async def test_k63_disable_protection_annotation_allows_everyone(operation: str) -> None:
     owner = etcd({DISABLE: ""}, op=("Delete", "Processing"))
-    d = await decide(request("StatefulSet", operation), owner)
+    d = decide(request("StatefulSet", operation), owner)
     assert allowed(d, f"changes allowed, since Etcd {ETCD} has annotation {DISABLE}")
 
 
 @pytest.mark.parametrize("kind", RUNTIME)
 async def test_k63_runtime_kinds_are_free_while_runtime_creation_is_disabled(kind: str) -> None:
     owner = etcd({c.ANNOTATION_DISABLE_RUNTIME_COMPONENT_CREATION: "true"})
-    d = await decide(request(kind, "DELETE", metadata=meta("x")), owner)
+    d = decide(request(kind, "DELETE", metadata=meta("x")), owner)
     assert allowed(d, f"Etcd {ETCD} has runtime component creation disabled, skipping validations for resource {NS}/x")
 
 
 @pytest.mark.parametrize("labels", [None, {}, {c.LABEL_MANAGED_BY: "someone-else", c.LABEL_PART_OF: ETCD}])
 async def test_k63_unmanaged_objects_are_allowed(labels: Any) -> None:
     lookups = FakeLookups(etcd())
-    d = await review(request("ConfigMap", metadata=meta("cm", labels)), POLICY, lookups)
+    d = review(request("ConfigMap", metadata=meta("cm", labels)), POLICY, lookups)
     assert allowed(d, f"resource: {NS}/cm is not managed by druid, skipping validations")
     assert lookups.calls == []
 
 
 async def test_k63_objects_without_part_of_are_allowed_with_a_warning() -> None:
     labels = {c.LABEL_MANAGED_BY: c.LABEL_MANAGED_BY_VALUE}
-    d = await decide(request("ConfigMap", metadata=meta("cm", labels)), etcd())
+    d = decide(request("ConfigMap", metadata=meta("cm", labels)), etcd())
     assert allowed(d, f"resource: {NS}/cm  is not part of any Etcd, skipping validations")
     assert d.warnings == (
         f"cannot determine parent etcd resource, label app.kubernetes.io/part-of not found on resource: {NS}/cm",
@@ -391,7 +482,7 @@ async def test_k63_objects_without_part_of_are_allowed_with_a_warning() -> None:
 
 
 async def test_k63_orphans_are_allowed_with_a_warning() -> None:
-    d = await decide(request("ConfigMap", metadata=meta("cm", {**MANAGED, c.LABEL_PART_OF: "ghost"})), etcd())
+    d = decide(request("ConfigMap", metadata=meta("cm", {**MANAGED, c.LABEL_PART_OF: "ghost"})), etcd())
     assert allowed(d, f"resource: {NS}/cm  is not part of any Etcd, skipping validations")
     assert d.warnings == (f"parent Etcd ghost not found for resource: {NS}/cm",)
 
@@ -400,22 +491,21 @@ async def test_k63_orphans_are_allowed_with_a_warning() -> None:
     ("req", "text"),
     [
         (request(JOB), "Job.batch"),
-        (request(("", "v1", "Pod", "pods")), "Pod"),
         (scale_request(resource="deployments"), "Scale.autoscaling"),
     ],
 )
 async def test_k63_other_kinds_are_not_judged(req: dict[str, Any], text: str) -> None:
-    assert allowed(await decide(req, etcd()), f"resource: {text} is not supported by EtcdComponents webhook")
+    assert allowed(decide(req, etcd()), f"resource: {text} is not supported by EtcdComponents webhook")
 
 
 async def test_k63_pvc_without_a_matching_statefulset_is_allowed() -> None:
     pvc = request(PVC, "DELETE", metadata=meta("data-0", MANAGED))
-    d = await decide(pvc, etcd(), statefulsets=(sts("other", {"app": "x"}),))
-    assert allowed(d, "resource: PersistentVolumeClaim is not supported by EtcdComponents webhook")
+    d = decide(pvc, etcd(), statefulsets=(sts("other", {"app": "x"}, owner=None),))
+    assert allowed(d, f"resource: {NS}/data-0 is not managed by druid, skipping validations")
 
 
 async def test_k63_scale_of_an_unmanaged_statefulset_is_allowed() -> None:
-    d = await decide(scale_request("web"), etcd(), statefulsets=(sts("web", {"app": "web"}),))
+    d = decide(scale_request("web"), etcd(), statefulsets=(sts("web", {"app": "web"}, owner=None),))
     assert allowed(d, f"resource: {NS}/web is not managed by druid, skipping validations")
 
 
@@ -423,40 +513,40 @@ async def test_k63_scale_of_an_unmanaged_statefulset_is_allowed() -> None:
 
 
 @pytest.mark.parametrize("state", ["Processing", "Error", "Requeue"])
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "Pod"])  # the garbage collector deletes pods anyway
 async def test_k64_only_druid_and_exempt_accounts_delete_during_etcd_deletion(kind: str, state: str) -> None:
     owner = etcd(op=("Delete", state))
-    assert denied(await decide(request(kind, "DELETE"), owner), DELETION_DENIED)
+    assert denied(decide(request(kind, "DELETE"), owner), DELETION_DENIED)
     assert allowed(
-        await decide(request(kind, "DELETE", RECONCILER), owner),
+        decide(request(kind, "DELETE", RECONCILER), owner),
         f"deletion of resource by etcd-druid is allowed during deletion of Etcd {ETCD}",
     )
     assert allowed(
-        await decide(request(kind, "DELETE", EXEMPT), owner),
+        decide(request(kind, "DELETE", EXEMPT), owner),
         f"deletion of resource by exempt SA {EXEMPT} is allowed during deletion of Etcd {ETCD}",
     )
 
 
 async def test_k64_etcd_members_cannot_delete_leases_during_etcd_deletion() -> None:
-    assert denied(await decide(request("Lease", "DELETE", ETCD_SA), etcd(op=("Delete", "Processing"))), DELETION_DENIED)
+    assert denied(decide(request("Lease", "DELETE", ETCD_SA), etcd(op=("Delete", "Processing"))), DELETION_DENIED)
 
 
 async def test_k64_pvc_and_scale_during_deletion() -> None:
     owner = etcd(op=("Delete", "Processing"))
-    pvc = request(PVC, "DELETE", metadata=meta("data-0", MANAGED))
-    assert denied(await decide(pvc, owner, statefulsets=(sts(),)), DELETION_DENIED)
-    assert denied(await decide(scale_request(), owner, statefulsets=(sts(),)), denied_changes(USER))
+    pvc = request(PVC, "DELETE", metadata=meta(CLAIM, MANAGED))
+    assert denied(decide(pvc, owner, statefulsets=(sts(),)), DELETION_DENIED)
+    assert denied(decide(scale_request(), owner, statefulsets=(sts(),)), denied_changes(USER))
 
 
 async def test_k64_updates_during_deletion_follow_the_update_rules() -> None:
     owner = etcd(op=("Delete", "Processing"))
-    assert denied(await decide(request("ConfigMap"), owner), denied_changes(USER))
-    assert allowed(await decide(request("ConfigMap", user=EXEMPT), owner))
+    assert denied(decide(request("ConfigMap"), owner), denied_changes(USER))
+    assert allowed(decide(request("ConfigMap", user=EXEMPT), owner))
 
 
 async def test_k64_finished_deletion_state_is_not_in_progress() -> None:
     owner = etcd(op=("Delete", "Succeeded"))
-    assert denied(await decide(request("ConfigMap", "DELETE"), owner), denied_changes(USER))
+    assert denied(decide(request("ConfigMap", "DELETE"), owner), denied_changes(USER))
 
 
 # ------------------------------------------------------------------------------- wire format and server
@@ -475,17 +565,6 @@ def test_k62_decisions_render_like_controller_runtime() -> None:
         "warnings": ["w"],
     }
     assert Decision.errored(400, "bad").response("u")["status"] == {"metadata": {}, "code": 400, "message": "bad"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(serverCertDir with tls.crt/tls.key for 127.0.0.1, CA certificate)."""
-    ca = CertificateAuthority(tmp_path_factory.mktemp("pki"))
-    pair = ca.issue("webhook", "webhook", ips=("127.0.0.1",), server=True)
-    cert_dir = tmp_path_factory.mktemp("certs")
-    (cert_dir / "tls.crt").write_bytes(pair.cert.read_bytes())
-    (cert_dir / "tls.key").write_bytes(pair.key.read_bytes())
-    return cert_dir, ca.pair.cert
 
 
 @pytest.fixture
@@ -612,28 +691,19 @@ async def test_k63_add_webhook_fails_without_certificates(tmp_path: Path) -> Non
         await manager.kube.close()
 
 
-class _Informer:
-    """Just what ClusterLookups reads from a SharedInformer."""
-
-    def __init__(self, namespace: str | None, synced: bool = True, label_selector: str | None = None) -> None:
-        self.resource, self.namespace, self.label_selector = ETCDS, namespace, label_selector
-        self.field_selector = self.accept = None
-        self.store = Store()
-        self._synced = synced
-
-    def has_synced(self) -> bool:
-        return self._synced
-
-
-async def test_k63_etcds_come_from_a_synced_informer_cache() -> None:
-    cached = _Informer(None)
-    cached.store.put(etcd({DISABLE: ""}))
-    others = [_Informer(None, synced=False), _Informer("elsewhere"), _Informer(None, label_selector="a=b")]
-    lookups = ClusterLookups(Kube.__new__(Kube), [*others, cached])  # type: ignore[list-item]
-    assert lookups.etcd_informer(NS) is cached
-    assert await lookups.etcd(NS, ETCD) == cached.store.get(ObjectKey(NS, ETCD))
-    assert await lookups.etcd(NS, "missing") is None
-    assert ClusterLookups(Kube.__new__(Kube), others).etcd_informer(NS) is None  # type: ignore[arg-type]
+async def test_k63_lookups_answer_from_the_informer_stores(pki: tuple[Path, Path]) -> None:
+    manager = offline_manager()
+    try:
+        lookups = CacheLookups.of(manager.informers, NS)
+        assert not lookups.synced()
+        lookups.etcds.store.put(etcd({DISABLE: ""}))
+        lookups.statefulsets.store.put(sts())
+        assert lookups.etcd(NS, ETCD) is not None and lookups.etcd(NS, "missing") is None
+        assert lookups.statefulset(NS, ETCD) is not None and lookups.statefulset("other", ETCD) is None
+        # the same informers the Etcd controller uses: druid's filtered StatefulSet cache
+        assert lookups.statefulsets.label_selector == "app.kubernetes.io/managed-by=etcd-druid"
+    finally:
+        await manager.kube.close()
 
 
 # ---------------------------------------------------------------------------------------- configuration
@@ -643,10 +713,17 @@ def test_k62_validating_webhook_configuration_matches_the_chart() -> None:
     pem = b"-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
     cfg = vwc.validating_webhook_configuration(pem, service=vwc.ServiceReference("garden"))
     assert cfg["metadata"] == {"name": "etcd-druid", "labels": {"app.kubernetes.io/name": "etcd-druid"}}
-    components, scale = cfg["webhooks"]
+    components, scale, pvcs, etcds = cfg["webhooks"]
+    assert etcds["name"] == "etcds.webhooks.druid.gardener.cloud"
+    assert etcds["clientConfig"]["service"]["path"] == "/webhooks/etcds"
+    assert [(r["apiGroups"], r["apiVersions"], r["resources"], r["operations"]) for r in etcds["rules"]] == [
+        (["druid.gardener.cloud"], ["v1alpha1"], ["etcds"], ["CREATE", "UPDATE"])
+    ]
+    assert (etcds["failurePolicy"], etcds["sideEffects"]) == ("Fail", "None") and "objectSelector" not in etcds
     assert components["name"] == "etcdcomponents.webhooks.druid.gardener.cloud"
     assert scale["name"] == "stsscale.etcdcomponents.webhooks.druid.gardener.cloud"
-    for hook in (components, scale):
+    assert pvcs["name"] == "pvc.etcdcomponents.webhooks.druid.gardener.cloud"
+    for hook in (components, scale, pvcs):
         assert hook["clientConfig"] == {
             "caBundle": base64.b64encode(pem).decode(),
             "service": {"name": "etcd-druid", "namespace": "garden", "path": "/webhooks/etcdcomponents", "port": 9443},
@@ -660,14 +737,16 @@ def test_k62_validating_webhook_configuration_matches_the_chart() -> None:
         assert hook["admissionReviewVersions"] == ["v1beta1", "v1"]
         assert hook["namespaceSelector"] == {}
     assert components["objectSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "etcd-druid"}}
-    assert "objectSelector" not in scale
+    assert "objectSelector" not in scale and "objectSelector" not in pvcs  # claims are judged by name
     by_resource = {r: rule["operations"] for rule in components["rules"] for r in rule["resources"]}
     update_delete = ["serviceaccounts", "services", "configmaps", "roles", "rolebindings", "statefulsets"]
     update_delete += ["poddisruptionbudgets", "jobs", "leases"]
     assert by_resource == {
         **{resource: ["UPDATE", "DELETE"] for resource in update_delete},
-        "persistentvolumeclaims": ["DELETE"],
+        "pods": ["UPDATE", "DELETE"],
+        "pods/ephemeralcontainers": ["UPDATE"],
     }
+    assert [(r["resources"], r["operations"]) for r in pvcs["rules"]] == [(["persistentvolumeclaims"], ["DELETE"])]
     assert scale["rules"] == [
         {
             "apiGroups": ["apps"],
@@ -685,7 +764,10 @@ def test_k62_validating_webhook_configuration_with_a_url() -> None:
     cfg = vwc.validating_webhook_configuration("PEM", url=url, name="t", namespace_selector=selector)
     assert cfg["metadata"]["name"] == "t"
     for hook in cfg["webhooks"]:
-        assert hook["clientConfig"] == {"caBundle": base64.b64encode(b"PEM").decode(), "url": url}
+        hook_url = (
+            url if hook["name"] != "etcds.webhooks.druid.gardener.cloud" else "https://127.0.0.1:9443/webhooks/etcds"
+        )
+        assert hook["clientConfig"] == {"caBundle": base64.b64encode(b"PEM").decode(), "url": hook_url}
         assert hook["namespaceSelector"] == selector
     assert url == "https://127.0.0.1:9443/webhooks/etcdcomponents"
     with pytest.raises(ValueError):

@@ -165,7 +165,12 @@ class CopyBackupsReconciler:
     async def _update_status(self, key: ObjectKey, task: Obj, job: Obj | None, error: Exception | None) -> None:
         message = None if error is None else (error.message if isinstance(error, ApiError) else str(error))
         try:
-            await update_status(self.kube, COPY_BACKUPS_TASKS, task, lambda live: desired_status(live, job, message))
+            # One attempt: a conflict means the cached task was stale (e.g. this controller's own last write had
+            # not arrived yet); the reconcile fails and is retried from the cache instead of GETting the task,
+            # which druid's ClusterRole does not grant (it reads copy tasks from its cache only).
+            await update_status(
+                self.kube, COPY_BACKUPS_TASKS, task, lambda live: desired_status(live, job, message), retries=1
+            )
         except ApiError as e:
             if not e.not_found:
                 raise

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from druid.api import constants as c
+from druid.api.admission import AdmissionPolicy
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
 from druid.controllers.etcd.operation import StatusWriter
@@ -34,6 +35,7 @@ class Deps:
     sync_retry_interval: float = SYNC_RETRY_INTERVAL
     delete_retry_interval: float = DELETE_RETRY_INTERVAL
     field_manager: str = FIELD_MANAGER
+    admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)  # what an Etcd may ask for
     memo: ApplyMemo = field(default_factory=ApplyMemo)
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from druid.api import admission
 from druid.api import store as store_api
 from druid.api.etcd import Etcd
 from druid.api.facts import referenced_secrets
@@ -77,6 +78,11 @@ async def make_plan(run: Run, etcd: Etcd) -> Plan:
             await _read_backup_host_path(run, etcd, plan)
     except ValueError as e:
         raise _invalid(registry.STATEFUL_SET, e) from e
+    if forbidden := admission.violations(deps.admission, run.etcd, plan.backup_host_path):
+        message = (
+            f"The Etcd asks for what druid's admission policy forbids, nothing was written: {'; '.join(forbidden)}"
+        )
+        raise DruidError(ERR_INVALID_SPEC, OPERATION_SYNC, message)
     try:
         plan.objects = registry.desired_objects(etcd, deps.build_options, backup_host_path=plan.backup_host_path)
     except registry.InvalidSpec as e:

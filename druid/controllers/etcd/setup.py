@@ -61,6 +61,7 @@ def make_etcd_controller(
         auto_reconcile=cfg.enable_etcd_spec_auto_reconcile,
         sync_retry_interval=sync_retry_interval,
         delete_retry_interval=delete_retry_interval,
+        admission=config.admission_policy(),
     )
     controller = Controller(
         CONTROLLER_NAME,
