@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +39,9 @@ from druid.components.errors import (
     OPERATION_TRIGGER_DELETE,
     DruidError,
 )
+from druid.runtime import managedfields as mf
 from druid.runtime.client import ApiError, Kube
+from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 
 FIELD_MANAGER = "etcd-druid"
@@ -84,6 +87,7 @@ class ApplyMemo:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str, str], tuple[str, str, dict[str, Any]]] = {}
+        self._surveyed: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     @staticmethod
     def _key(res: ResourceRef, obj: Obj) -> tuple[str, str, str]:
@@ -102,11 +106,29 @@ class ApplyMemo:
 
     def forget(self, res: ResourceRef, namespace: str, name: str) -> None:
         self._seen.pop((str(res), namespace, name), None)
+        self._surveyed.pop((str(res), namespace, name), None)
+
+    def surveyed(
+        self, res: ResourceRef, namespace: str, name: str, version: tuple[Any, Any] | None = None
+    ) -> tuple[Any, Any] | None:
+        """The (uid, resourceVersion) at which the object's ownership needed no change; records ``version``."""
+        key = (str(res), namespace, name)
+        if version is not None:
+            self._surveyed[key] = version
+        return self._surveyed.get(key)
+
+
+DriftReport = Callable[[ResourceRef, str, dict[str, list[str]]], Awaitable[None]]
+"""Told (resource, object name, {field: managers}) about fields of other managers druid is about to revert."""
 
 
 @dataclass
 class SyncContext:
-    """Per-reconcile access to the cluster: the client, the informer caches of managed kinds, the apply memo."""
+    """Per-reconcile access to the cluster: the client, the informer caches of managed kinds, the apply memo.
+
+    ``take_over``: field managers whose Update ownership druid takes over (see :meth:`take_ownership`);
+    ``on_drift``: told about foreign fields about to be reverted.
+    """
 
     kube: Kube
     caches: Mapping[ResourceRef, ObjectCache] = field(default_factory=dict)
@@ -114,6 +136,8 @@ class SyncContext:
     field_manager: str = FIELD_MANAGER
     before_write: Callable[[], Awaitable[None]] | None = None  # awaited once, before the first write
     writes: list[str] = field(default_factory=list)  # what was written through this context
+    take_over: tuple[str, ...] = (FIELD_MANAGER,)
+    on_drift: DriftReport | None = None
 
     _started: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
@@ -140,8 +164,87 @@ class SyncContext:
             return "<missing>"
         return diff.difference(desired, live, self.field_manager, self.memo.ignore(res, desired, live))
 
-    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> Obj | None:
-        """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write)."""
+    async def take_ownership(self, res: ResourceRef, desired: Obj, live: Obj, keep: Collection[str] = ()) -> Obj:
+        """Move into druid's apply entry what it should own of ``live`` before applying ``desired``; the object after.
+
+        Decided from ``live`` (the cache keeps every main-resource managedFields entry), so nothing is read or
+        written unless another manager owns fields druid sends or does not send (:mod:`druid.runtime.managedfields`):
+        then the object is read, the fields druid does not send are removed in a dry-run to tell server defaults
+        from content, and one JSON patch guarded by the resourceVersion rewrites managedFields. Fields that were
+        content are then owned by druid, so the apply that follows removes them. ``keep``: top-level fields other
+        writers own.
+        """
+        survey = mf.survey(live, desired, self.field_manager, takeover=self.take_over, keep=keep)
+        if survey.empty:
+            return live
+        meta = live["metadata"]
+        ns, name = meta.get("namespace") or "", meta["name"]
+        if self.memo.surveyed(res, ns, name) == (meta.get("uid"), meta.get("resourceVersion")):
+            return live  # looked at this very version already: only defaults that others own
+        fresh = await self.kube.get(res, name, ns or None)  # all managedFields entries, subresources' too
+        survey = mf.survey(fresh, desired, self.field_manager, takeover=self.take_over, keep=keep)
+        rv = fresh["metadata"]["resourceVersion"]
+        changed: dict[mf.Path, set[str]] = {}
+        if survey.candidates:
+            changed = await self._content(res, fresh, survey)
+        managed = mf.rewrite(
+            fresh["metadata"].get("managedFields") or [],
+            survey,
+            changed,
+            api_version=str(fresh.get("apiVersion", "")),
+            now=rfc3339(dt.datetime.now(dt.UTC)),
+            keep=keep,
+        )
+        if managed is None:
+            self.memo.surveyed(res, ns, name, (fresh["metadata"].get("uid"), rv))
+            return fresh
+        takeover = sorted({str(fresh["metadata"]["managedFields"][i].get("manager")) for i in survey.takeover})
+        drift = {mf.readable(p): sorted(who) for p, who in changed.items() if who - set(self.take_over)}
+        if drift and self.on_drift is not None:
+            await self.on_drift(res, name, drift)
+        await self.writing(f"take over fields of {res.kind} {ns}/{name}")
+        result: Obj = await self.kube.json_patch(res, name, mf.migration_patch(rv, managed), ns or None)
+        log.info(
+            "took over field ownership",
+            kind=res.kind,
+            object=f"{ns}/{name}",
+            from_managers=takeover,
+            removing={mf.readable(p): sorted(w) for p, w in changed.items()},
+        )
+        return result
+
+    async def _content(self, res: ResourceRef, live: Obj, survey: mf.Survey) -> dict[mf.Path, set[str]]:
+        """The candidates whose removal changes ``live`` (a dry-run of removing them all, else one by one)."""
+        meta = live["metadata"]
+        guard = {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}
+
+        async def dry(paths: Collection[mf.Path]) -> Obj:
+            ops = [guard, *mf.removals(live, paths)]
+            return await self.kube.json_patch(res, meta["name"], ops, meta.get("namespace"), dry_run=True)
+
+        try:
+            return mf.classify(survey, live, await dry(survey.candidates))[0]
+        except ApiError as e:
+            if not e.invalid:
+                raise
+            log.info("dry-run removal refused, trying field by field", kind=res.kind, error=str(e))
+        changed: dict[mf.Path, set[str]] = {}
+        for path, who in survey.candidates.items():
+            one = mf.Survey(survey.manager, candidates={path: who}, nodes=survey.nodes & {path})
+            try:
+                changed.update(mf.classify(one, live, await dry([path]))[0])
+            except ApiError as e:
+                if not e.invalid:
+                    raise
+                log.warning("field cannot be removed, left alone", kind=res.kind, field=mf.readable(path), error=str(e))
+        return changed
+
+    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None, keep: Collection[str] = ()) -> Obj | None:
+        """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write).
+
+        Ownership other managers hold is taken over first (:meth:`take_ownership`)."""
+        if live is not None:
+            live = await self.take_ownership(res, desired, live, keep)
         why = self.difference(res, desired, live)
         if why is None:
             return None
@@ -244,7 +347,7 @@ async def _sync_one(ctx: SyncContext, component: Component, desired: Obj) -> Non
     res, meta = component.resource, desired["metadata"]
     config = component.applied(desired)
     live = await ctx.current(res, meta.get("namespace") or "", meta["name"])
-    result = await ctx.apply(res, config, live)
+    result = await ctx.apply(res, config, live, component.not_applied)
     stale = stale_fields(component, desired, result or live)
     if stale:
         await ctx.writing(f"remove {', '.join(stale)} from {res.kind} {meta.get('namespace')}/{meta['name']}")

@@ -187,6 +187,9 @@ class ServerConfiguration(_Model):
         return self
 
 
+DEFAULT_TAKE_OVER_FIELD_MANAGERS = ("etcd-druid",)
+
+
 class EtcdMemberConfiguration(_Model):
     not_ready_threshold: Duration = DEFAULT_ETCD_MEMBER_NOT_READY_THRESHOLD
     unknown_threshold: Duration = DEFAULT_ETCD_MEMBER_UNKNOWN_THRESHOLD
@@ -204,6 +207,10 @@ class EtcdControllerConfiguration(_Model):
     disable_etcd_service_account_automount: bool = False
     etcd_status_sync_period: Duration = DEFAULT_ETCD_STATUS_SYNC_PERIOD
     etcd_member: EtcdMemberConfiguration = Field(default_factory=EtcdMemberConfiguration)
+    take_over_field_managers: list[str] = Field(default_factory=lambda: list(DEFAULT_TAKE_OVER_FIELD_MANAGERS))
+    """druid extension: field managers whose Update-operation ownership of a managed object druid moves to its own
+    apply manager (Go etcd-druid writes its objects with Update requests as ``etcd-druid``); see
+    docs/takeover-and-drift.md."""
 
     @model_validator(mode="after")
     def _defaults(self) -> Self:

@@ -50,14 +50,15 @@ def fast_config(
 
 
 class RecordingKube(Kube):
-    """A client that remembers every write it made (method and path), so tests can count them per namespace."""
+    """A client that remembers every write it made (method and path; dry-runs are no writes), so tests can count
+    them per namespace."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.written: list[tuple[str, str]] = []
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method in WRITE_METHODS:
+        if method in WRITE_METHODS and (kwargs.get("query") or {}).get("dryRun") is None:  # a dry-run writes nothing
             self.written.append((method, path))
         return await super().request(method, path, **kwargs)
 

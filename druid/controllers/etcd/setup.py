@@ -15,6 +15,7 @@ from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
 from druid.controllers.etcd.caches import MANAGED_KINDS, CacheSource
 from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
+from druid.controllers.etcd.drift import drift_counter
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.reconciler import EtcdReconciler
 from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
@@ -61,7 +62,10 @@ def make_etcd_controller(
         auto_reconcile=cfg.enable_etcd_spec_auto_reconcile,
         sync_retry_interval=sync_retry_interval,
         delete_retry_interval=delete_retry_interval,
+        take_over=tuple(cfg.take_over_field_managers),
+        registry=registry,
     )
+    drift_counter(registry)
     controller = Controller(
         CONTROLLER_NAME,
         EtcdReconciler(deps),
