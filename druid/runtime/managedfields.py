@@ -237,6 +237,7 @@ def survey(
             others.append((i, entry, entry_members(entry)))
     for i, entry, paths in others:
         taking = entry.get("operation") == UPDATE and entry.get("manager") in takeover
+        taking = taking and any(p and p[0][2:] not in keep for p in paths)  # what is left besides kept fields
         if taking:
             out.takeover.append(i)
         for path in paths:
@@ -311,7 +312,7 @@ def rewrite(
         target["fieldsType"] = "FieldsV1"
         out.insert(0, target)
     target["fieldsV1"] = tree(entry_members(target) | gained)
-    return out
+    return None if out == managed else out
 
 
 def migration_patch(resource_version: str, managed: list[dict[str, Any]]) -> list[dict[str, Any]]:

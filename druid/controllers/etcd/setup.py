@@ -62,7 +62,7 @@ def make_etcd_controller(
         auto_reconcile=cfg.enable_etcd_spec_auto_reconcile,
         sync_retry_interval=sync_retry_interval,
         delete_retry_interval=delete_retry_interval,
-        take_over=tuple(cfg.take_over_field_managers),
+        take_over=cfg.take_over,
         registry=registry,
     )
     drift_counter(registry)
