@@ -52,6 +52,13 @@ def difference(desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str
     return None if found is None else found[0]
 
 
+def first_difference(
+    desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str, Any] | None = None
+) -> tuple[str, Any] | None:
+    """Like :func:`difference`, with the live value at that path (:data:`ABSENT` when there is none)."""
+    return _first(desired, live, manager, ignore or {})
+
+
 def needs_apply(desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str, Any] | None = None) -> bool:
     return difference(desired, live, manager, ignore) is not None
 

@@ -45,6 +45,7 @@ from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 
 FIELD_MANAGER = "etcd-druid"
+TAKE_OVER_ATTEMPTS = 3  # managedFields rewrites tried (each on a fresh read) while the object keeps changing
 log = structlog.get_logger(__name__)
 
 
@@ -170,9 +171,9 @@ class SyncContext:
         Decided from ``live`` (the cache keeps every main-resource managedFields entry), so nothing is read or
         written unless another manager owns fields druid sends or does not send (:mod:`druid.runtime.managedfields`):
         then the object is read, the fields druid does not send are removed in a dry-run to tell server defaults
-        from content, and one JSON patch guarded by the resourceVersion rewrites managedFields. Fields that were
-        content are then owned by druid, so the apply that follows removes them. ``keep``: top-level fields other
-        writers own.
+        from content, and one JSON patch guarded by the resourceVersion rewrites managedFields (read and tried again
+        when the object changed in between, e.g. its status). Fields that were content are then owned by druid, so
+        the apply that follows removes them. ``keep``: top-level fields other writers own.
         """
         survey = mf.survey(live, desired, self.field_manager, takeover=self.take_over, keep=keep)
         if survey.empty:
@@ -181,54 +182,67 @@ class SyncContext:
         ns, name = meta.get("namespace") or "", meta["name"]
         if self.memo.surveyed(res, ns, name) == (meta.get("uid"), meta.get("resourceVersion")):
             return live  # looked at this very version already: only defaults that others own
-        fresh = await self.kube.get(res, name, ns or None)  # all managedFields entries, subresources' too
-        survey = mf.survey(fresh, desired, self.field_manager, takeover=self.take_over, keep=keep)
-        rv = fresh["metadata"]["resourceVersion"]
-        changed: dict[mf.Path, set[str]] = {}
-        if survey.candidates:
-            changed = await self._content(res, fresh, survey)
-        managed = mf.rewrite(
-            fresh["metadata"].get("managedFields") or [],
-            survey,
-            changed,
-            api_version=str(fresh.get("apiVersion", "")),
-            now=rfc3339(dt.datetime.now(dt.UTC)),
-            keep=keep,
-        )
-        if managed is None:
-            self.memo.surveyed(res, ns, name, (fresh["metadata"].get("uid"), rv))
-            return fresh
-        takeover = sorted({str(fresh["metadata"]["managedFields"][i].get("manager")) for i in survey.takeover})
-        drift = {mf.readable(p): sorted(who) for p, who in changed.items() if who - set(self.take_over)}
-        if drift and self.on_drift is not None:
-            await self.on_drift(res, name, drift)
-        await self.writing(f"take over fields of {res.kind} {ns}/{name}")
-        result: Obj = await self.kube.json_patch(res, name, mf.migration_patch(rv, managed), ns or None)
-        log.info(
-            "took over field ownership",
-            kind=res.kind,
-            object=f"{ns}/{name}",
-            from_managers=takeover,
-            removing={mf.readable(p): sorted(w) for p, w in changed.items()},
-        )
-        return result
+        for attempt in range(TAKE_OVER_ATTEMPTS):
+            fresh = await self.kube.get(res, name, ns or None)  # all managedFields entries, subresources' too
+            survey = mf.survey(fresh, desired, self.field_manager, takeover=self.take_over, keep=keep)
+            rv = fresh["metadata"]["resourceVersion"]
+            changed, unresolved = await self._content(res, fresh, survey) if survey.candidates else ({}, False)
+            managed = mf.rewrite(
+                fresh["metadata"].get("managedFields") or [],
+                survey,
+                changed,
+                api_version=str(fresh.get("apiVersion", "")),
+                now=rfc3339(dt.datetime.now(dt.UTC)),
+                keep=keep,
+            )
+            if managed is None:
+                if not unresolved:
+                    self.memo.surveyed(res, ns, name, (fresh["metadata"].get("uid"), rv))
+                return fresh
+            takeover = sorted({str(fresh["metadata"]["managedFields"][i].get("manager")) for i in survey.takeover})
+            drift = {mf.readable(p): sorted(who) for p, who in changed.items() if who - set(self.take_over)}
+            await self.writing(f"take over fields of {res.kind} {ns}/{name}")
+            try:
+                result: Obj = await self.kube.json_patch(res, name, mf.migration_patch(rv, managed), ns or None)
+            except ApiError as e:
+                if not (e.invalid or e.conflict) or attempt == TAKE_OVER_ATTEMPTS - 1:
+                    raise
+                log.info("object changed while taking over, reading it again", kind=res.kind, object=f"{ns}/{name}")
+                continue
+            if drift and self.on_drift is not None:
+                await self.on_drift(res, name, drift)
+            log.info(
+                "took over field ownership",
+                kind=res.kind,
+                object=f"{ns}/{name}",
+                from_managers=takeover,
+                removing={mf.readable(p): sorted(w) for p, w in changed.items()},
+            )
+            return result
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
-    async def _content(self, res: ResourceRef, live: Obj, survey: mf.Survey) -> dict[mf.Path, set[str]]:
-        """The candidates whose removal changes ``live`` (a dry-run of removing them all, else one by one)."""
+    async def _content(self, res: ResourceRef, live: Obj, survey: mf.Survey) -> tuple[dict[mf.Path, set[str]], bool]:
+        """The candidates whose removal changes ``live`` (a dry-run of removing them all, else one by one), and
+        whether some could not be judged (their removal was refused). The dry-run is guarded by the generation
+        (the spec is unchanged; status updates do not matter) where the kind has one."""
         meta = live["metadata"]
-        guard = {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}
+        at = (
+            ("generation", meta["generation"]) if "generation" in meta else ("resourceVersion", meta["resourceVersion"])
+        )
+        guard = {"op": "test", "path": f"/metadata/{at[0]}", "value": at[1]}
 
         async def dry(paths: Collection[mf.Path]) -> Obj:
             ops = [guard, *mf.removals(live, paths)]
             return await self.kube.json_patch(res, meta["name"], ops, meta.get("namespace"), dry_run=True)
 
         try:
-            return mf.classify(survey, live, await dry(survey.candidates))[0]
+            return mf.classify(survey, live, await dry(survey.candidates))[0], False
         except ApiError as e:
             if not e.invalid:
                 raise
             log.info("dry-run removal refused, trying field by field", kind=res.kind, error=str(e))
         changed: dict[mf.Path, set[str]] = {}
+        unresolved = False
         for path, who in survey.candidates.items():
             one = mf.Survey(survey.manager, candidates={path: who}, nodes=survey.nodes & {path})
             try:
@@ -236,8 +250,9 @@ class SyncContext:
             except ApiError as e:
                 if not e.invalid:
                     raise
+                unresolved = True
                 log.warning("field cannot be removed, left alone", kind=res.kind, field=mf.readable(path), error=str(e))
-        return changed
+        return changed, unresolved
 
     async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None, keep: Collection[str] = ()) -> Obj | None:
         """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write).

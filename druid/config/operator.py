@@ -187,7 +187,7 @@ class ServerConfiguration(_Model):
         return self
 
 
-DEFAULT_TAKE_OVER_FIELD_MANAGERS = ("etcd-druid",)
+DEFAULT_TAKE_OVER_FIELD_MANAGERS: tuple[str, ...] = ("etcd-druid",)
 
 
 class EtcdMemberConfiguration(_Model):

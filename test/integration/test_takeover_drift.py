@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from druid.api import constants as c
+from druid.cli import drift
 from druid.components import registry
 from druid.components.options import build_options
 from druid.controllers.etcd.operation import ETCDS
@@ -125,6 +126,8 @@ async def test_takeover_from_go_moves_ownership_once_then_removals_remove(
     made = await go_creates(kube, etcd)
     sts = await kube.get(STATEFULSETS, name, namespace)
     assert managers(sts) == [(GO, "Update")]
+    report = await drift.collect(kube, namespace, name)
+    assert len(report) == len(made) and all(o.take_over == [GO] and not o.foreign for o in report), report
     operator = await Operator.start(control_plane.kubeconfig, fast_config(), namespace=namespace)
     try:
         await operator.wait_reconciles(2, "status reconciles of the Go-made Etcd")
@@ -140,6 +143,9 @@ async def test_takeover_from_go_moves_ownership_once_then_removals_remove(
             assert (GO, "Update") not in managers(obj), (child, managers(obj))
         sts = await kube.get(STATEFULSETS, name, namespace)
         assert managers(sts) == [(GO, "Apply")], managers(sts)
+
+        report = await drift.collect(kube, namespace, name)
+        assert all(o.in_sync for o in report), drift.render_text(report)
 
         # Steady state: another spec reconcile writes nothing to the children.
         await reconciled(kube, operator, namespace, name, None)
@@ -194,6 +200,12 @@ async def test_drift_is_reverted_reported_and_counted(
             content_type=patch.JSON_PATCH,
             query={"fieldManager": "intruder"},
         )
+        text = drift.render_text(await drift.collect(kube, namespace, name))
+        print(text)
+        assert (
+            'foreign spec.template.spec.containers[name=etcd].command = ["cat","/var/etcd"] (set by intruder)' in text
+        )
+        assert "foreign spec.template.metadata.annotations.intruder/note" in text and text.endswith("objects in sync")
         # Drift is looked for on spec reconciles only: status reconciles leave the StatefulSet alone.
         await operator.wait_reconciles(3, "status reconciles")
         assert not [w for w in operator.kube.written[made:] if "/statefulsets/" in w[1]]
@@ -214,6 +226,9 @@ async def test_drift_is_reverted_reported_and_counted(
         assert "spec.template.spec.containers[name=etcd].command (intruder)" in ev["message"], ev["message"]
         assert "spec.template.metadata.annotations.intruder/note (intruder)" in ev["message"], ev["message"]
         assert operator._sample("druid_drift_fields_reverted_total", kind="StatefulSet") >= 2
+
+        report = await drift.collect(kube, namespace, name)
+        assert all(o.in_sync for o in report), drift.render_text(report)
 
         # No drift, no writes: another spec reconcile leaves the children alone.
         before = [w for w in operator.kube.written if "/statefulsets/" in w[1] or "/services/" in w[1]]
