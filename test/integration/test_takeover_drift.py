@@ -85,12 +85,13 @@ async def go_updates(kube: Kube, etcd: Obj) -> None:
 
 
 def child_writes(operator: Operator, made: list[tuple[ResourceRef, str]], namespace: str) -> dict[str, int]:
-    """Real writes (dry-runs excluded) of the operator to each child, by "Kind/name"."""
+    """Writes the API server accepted (dry-runs excluded) from the operator to each child, by "Kind/name"."""
     out = {f"{res.kind}/{name}": 0 for res, name in made}
-    for _method, path in operator.kube.written:
-        for res, name in made:
-            if path == res.path(namespace, name):
-                out[f"{res.kind}/{name}"] += 1
+    for paths, step in ((operator.kube.written, 1), (operator.kube.refused, -1)):
+        for _method, path in paths:
+            for res, name in made:
+                if path == res.path(namespace, name):
+                    out[f"{res.kind}/{name}"] += step
     return out
 
 
@@ -174,6 +175,22 @@ async def test_takeover_from_go_moves_ownership_once_then_removals_remove(
     sts = await kube.get(STATEFULSETS, name, namespace)
     assert template(sts)["labels"]["team"] == "go-again"
     assert (GO, "Update") in managers(sts)
+
+    # And to druid once more, with the label removed from the spec while no operator ran: druid takes the
+    # StatefulSet over again, finds the label is content nobody wants (not a default) and removes it.
+    await annotate_reconcile(kube, namespace, name, {"labels": {"team": None}})
+    operator = await Operator.start(control_plane.kubeconfig, fast_config(), namespace=namespace)
+    try:
+        await wait_annotation_removed(kube, namespace, name)
+        sts = await kube.get(STATEFULSETS, name, namespace)
+        assert "team" not in template(sts)["labels"]
+        assert managers(sts) == [(GO, "Apply")], managers(sts)
+        writes = child_writes(operator, made, namespace)
+        print("second take-over writes per child:", writes)
+        assert writes[f"StatefulSet/{name}"] == 2  # the managedFields patch, then the apply that removes the label
+        assert all(n <= 1 for k, n in writes.items() if k != f"StatefulSet/{name}"), writes
+    finally:
+        await operator.stop()
 
 
 async def test_drift_is_reverted_reported_and_counted(
