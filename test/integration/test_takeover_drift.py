@@ -7,7 +7,9 @@ finalizer and a Succeeded status in place. Then druid reconciles them.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import sys
 from typing import Any
 
 from druid.api import constants as c
@@ -93,6 +95,24 @@ def child_writes(operator: Operator, made: list[tuple[ResourceRef, str]], namesp
                 if path == res.path(namespace, name):
                     out[f"{res.kind}/{name}"] += step
     return out
+
+
+async def druid_drift(kubeconfig: Any, *argv: str) -> tuple[int, str]:
+    """``druid drift`` as a subprocess: exit code and stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "druid.cli.main",
+        "drift",
+        *argv,
+        "--kubeconfig",
+        str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None, err
+    return proc.returncode, out.decode()
 
 
 def managers(obj: Obj) -> list[tuple[str, str]]:
@@ -219,6 +239,8 @@ async def test_drift_is_reverted_reported_and_counted(
         )
         text = drift.render_text(await drift.collect(kube, namespace, name))
         print(text)
+        code, out = await druid_drift(control_plane.kubeconfig, f"{namespace}/{name}")
+        assert code == drift.EXIT_DRIFT and out.strip() == text, (code, out)
         assert (
             'foreign spec.template.spec.containers[name=etcd].command = ["cat","/var/etcd"] (set by intruder)' in text
         )
@@ -246,6 +268,8 @@ async def test_drift_is_reverted_reported_and_counted(
 
         report = await drift.collect(kube, namespace, name)
         assert all(o.in_sync for o in report), drift.render_text(report)
+        code, out = await druid_drift(control_plane.kubeconfig, name, "-n", namespace)
+        assert code == drift.EXIT_IN_SYNC and out.strip().endswith("IN SYNC: 9/9 objects in sync"), (code, out)
 
         # No drift, no writes: another spec reconcile leaves the children alone.
         before = [w for w in operator.kube.written if "/statefulsets/" in w[1] or "/services/" in w[1]]
