@@ -173,15 +173,17 @@ class SyncContext:
         then the object is read, the fields druid does not send are removed in a dry-run to tell server defaults
         from content, and one JSON patch guarded by the resourceVersion rewrites managedFields (read and tried again
         when the object changed in between, e.g. its status). Fields that were content are then owned by druid, so
-        the apply that follows removes them. ``keep``: top-level fields other writers own.
+        the apply that follows removes them. Values of druid's that another manager changed are only reported
+        (with the rest, through ``on_drift``): the apply sets them back. ``keep``: top-level fields other writers own.
         """
         survey = mf.survey(live, desired, self.field_manager, takeover=self.take_over, keep=keep)
-        if survey.empty:
-            return live
         meta = live["metadata"]
         ns, name = meta.get("namespace") or "", meta["name"]
-        if self.memo.surveyed(res, ns, name) == (meta.get("uid"), meta.get("resourceVersion")):
-            return live  # looked at this very version already: only defaults that others own
+        # druid's values another manager changed: reported with the rest; the apply sets them back
+        stolen = {mf.readable(p): sorted(who) for p, who in survey.stolen.items()}
+        if survey.empty or self.memo.surveyed(res, ns, name) == (meta.get("uid"), meta.get("resourceVersion")):
+            await self._report(res, name, stolen)  # (a version looked at already has only defaults of others)
+            return live
         for attempt in range(TAKE_OVER_ATTEMPTS):
             fresh = await self.kube.get(res, name, ns or None)  # all managedFields entries, subresources' too
             survey = mf.survey(fresh, desired, self.field_manager, takeover=self.take_over, keep=keep)
@@ -198,9 +200,11 @@ class SyncContext:
             if managed is None:
                 if not unresolved:
                     self.memo.surveyed(res, ns, name, (fresh["metadata"].get("uid"), rv))
+                await self._report(res, name, stolen)
                 return fresh
             takeover = sorted({str(fresh["metadata"]["managedFields"][i].get("manager")) for i in survey.takeover})
-            drift = {mf.readable(p): sorted(who) for p, who in changed.items() if who - set(self.take_over)}
+            outer = [p for p in changed if not any(q != p and mf.under(p, q) for q in changed)]
+            drift = {mf.readable(p): sorted(changed[p]) for p in outer if changed[p] - set(self.take_over)}
             await self.writing(f"take over fields of {res.kind} {ns}/{name}")
             try:
                 result: Obj = await self.kube.json_patch(res, name, mf.migration_patch(rv, managed), ns or None)
@@ -209,17 +213,20 @@ class SyncContext:
                     raise
                 log.info("object changed while taking over, reading it again", kind=res.kind, object=f"{ns}/{name}")
                 continue
-            if drift and self.on_drift is not None:
-                await self.on_drift(res, name, drift)
+            await self._report(res, name, {**stolen, **drift})
             log.info(
                 "took over field ownership",
                 kind=res.kind,
                 object=f"{ns}/{name}",
                 from_managers=takeover,
-                removing={mf.readable(p): sorted(w) for p, w in changed.items()},
+                removing={mf.readable(p): sorted(changed[p]) for p in outer},
             )
             return result
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _report(self, res: ResourceRef, name: str, fields: dict[str, list[str]]) -> None:
+        if fields and self.on_drift is not None:
+            await self.on_drift(res, name, fields)
 
     async def _content(self, res: ResourceRef, live: Obj, survey: mf.Survey) -> tuple[dict[mf.Path, set[str]], bool]:
         """The candidates whose removal changes ``live`` (a dry-run of removing them all, else one by one), and

@@ -21,7 +21,8 @@ pointer, :func:`removals` turns paths into ``remove`` operations of an RFC 6902 
   learnt from a dry-run of removing them (:func:`classify`). Paths under ``keep`` (top-level fields another
   writer owns) stay where they are.
 - **Drift**: paths present in the object, owned by any other manager (main resource), in ``scope`` (top-level
-  fields, metadata never), that the applier neither owns nor sends. Those whose removal changes the object are
+  fields, metadata never), that the applier neither owns nor sends; and (``stolen``) paths the applier sends
+  that another manager changed, taking them from the applier. Those whose removal changes the object are
   moved into the applier's entry too (its next apply removes them); the others (e.g. a default another manager
   applied explicitly) are left alone.
 
@@ -197,7 +198,9 @@ class Survey:
     """What an applier of ``desired`` would take over or find drifted on a live object (see the module docstring).
 
     ``takeover``: indexes of the take-over managers' Update entries; ``sent``: paths owned by someone that the
-    applied configuration sends; ``candidates``: path → managers, paths to be tried (by a dry-run removal).
+    applied configuration sends; ``candidates``: path → managers, paths to be tried (by a dry-run removal);
+    ``stolen``: path → managers, paths the applier sends and owned before another manager changed them (an
+    Update takes ownership only of what it changes); its next apply sets them back.
     """
 
     manager: str
@@ -205,6 +208,7 @@ class Survey:
     sent: set[Path] = field(default_factory=set)
     candidates: dict[Path, set[str]] = field(default_factory=dict)
     nodes: set[Path] = field(default_factory=set)  # candidates that are maps or items with owned children
+    stolen: dict[Path, set[str]] = field(default_factory=dict)  # sent, owned by the applier no more: changed
 
     @property
     def empty(self) -> bool:
@@ -246,6 +250,8 @@ def survey(
                 continue
             if present(desired, path, lenient=True):
                 out.sent.add(path)
+                if own and not taking and path not in own and _leaf(path, paths) and not _covered(path, own):
+                    out.stolen.setdefault(path, set()).add(str(entry.get("manager", "")))
             elif path in own or not present(live, path):
                 continue
             elif taking or scope(top):
@@ -253,6 +259,16 @@ def survey(
                 if any(len(p) > len(path) and under(p, path) for p in paths):
                     out.nodes.add(path)
     return out
+
+
+def _leaf(path: Path, paths: set[Path]) -> bool:
+    """No other path of the set lies below ``path`` (it is a value, not a map or item with owned children)."""
+    return not any(len(p) > len(path) and under(p, path) for p in paths)
+
+
+def _covered(path: Path, own: set[Path]) -> bool:
+    """``own`` holds ``path``, something below it (it is shared structure), or an atomic value above it."""
+    return any(under(p, path) or (under(path, p) and _leaf(p, own)) for p in own)
 
 
 def classify(s: Survey, live: Obj, dry_run: Obj) -> tuple[dict[Path, set[str]], set[Path]]:

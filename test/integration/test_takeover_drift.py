@@ -226,6 +226,8 @@ async def test_drift_is_reverted_reported_and_counted(
         ops = [
             {"op": "add", "path": f"/spec/template/spec/containers/{index}/command", "value": ["cat", "/var/etcd"]},
             {"op": "add", "path": "/spec/template/metadata/annotations/intruder~1note", "value": "hi"},
+            {"op": "replace", "path": f"/spec/template/spec/containers/{index}/imagePullPolicy", "value": "Always"},
+            {"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "evil", "image": "busybox"}},
         ]
         if "annotations" not in template(sts):
             ops[1] = {"op": "add", "path": "/spec/template/metadata/annotations", "value": {"intruder/note": "hi"}}
@@ -239,6 +241,7 @@ async def test_drift_is_reverted_reported_and_counted(
         )
         text = drift.render_text(await drift.collect(kube, namespace, name))
         print(text)
+        assert "differs at .spec.template.spec.containers[0].imagePullPolicy" in text or "imagePullPolicy" in text
         code, out = await druid_drift(control_plane.kubeconfig, f"{namespace}/{name}")
         assert code == drift.EXIT_DRIFT and out.strip() == text, (code, out)
         assert (
@@ -252,19 +255,24 @@ async def test_drift_is_reverted_reported_and_counted(
         await reconciled(kube, operator, namespace, name, None)
         sts = await kube.get(STATEFULSETS, name, namespace)
         etcd_ct = sts["spec"]["template"]["spec"]["containers"][index]
-        assert "command" not in etcd_ct
+        assert "command" not in etcd_ct and etcd_ct["imagePullPolicy"] == "IfNotPresent"
+        assert "evil" not in [ct["name"] for ct in sts["spec"]["template"]["spec"]["containers"]]
         assert "intruder/note" not in (template(sts).get("annotations") or {})
         assert all(e["manager"] != "intruder" for e in sts["metadata"]["managedFields"])
 
         async def event() -> Obj | None:
             got = await kube.list(EVENTS, namespace, field_selector=f"involvedObject.name={name}")
-            return next((e for e in got["items"] if e["reason"] == "DriftReverted"), None)
+            found = [e for e in got["items"] if e["reason"] == "DriftReverted" and "command" in e["message"]]
+            return found[0] if found else None
 
         ev = await eventually(event, timeout=15, what="DriftReverted event")
         assert ev["type"] == "Warning"
         assert "spec.template.spec.containers[name=etcd].command (intruder)" in ev["message"], ev["message"]
         assert "spec.template.metadata.annotations.intruder/note (intruder)" in ev["message"], ev["message"]
-        assert operator._sample("druid_drift_fields_reverted_total", kind="StatefulSet") >= 2
+        assert "spec.template.spec.containers[name=evil] (intruder)" in ev["message"], ev["message"]
+        assert "containers[name=evil].image" not in ev["message"], "the container is named, not each of its fields"
+        assert "spec.template.spec.containers[name=etcd].imagePullPolicy (intruder)" in ev["message"], ev["message"]
+        assert operator._sample("druid_drift_fields_reverted_total", kind="StatefulSet") >= 4
 
         report = await drift.collect(kube, namespace, name)
         assert all(o.in_sync for o in report), drift.render_text(report)

@@ -217,3 +217,18 @@ def test_migration_patch_is_guarded_by_the_resource_version() -> None:
 def test_readable_paths() -> None:
     path = ("f:spec", "f:template", "f:spec", "f:containers", ETCD, "f:command")
     assert mf.readable(path) == "spec.template.spec.containers[name=etcd].command"
+
+
+def test_stolen_values_are_the_applier_s_fields_another_update_changed() -> None:
+    druid_fields = mf.members(GO_FIELDS) - {("f:metadata", "f:labels", "f:old")}
+    image = ("f:spec", "f:template", "f:spec", "f:containers", ETCD, "f:image")
+    druid = entry("etcd-druid", "Apply", mf.tree(druid_fields - {image}))
+    thief = entry(
+        "kubectl-edit", "Update", {"f:spec": {"f:template": {"f:spec": {"f:containers": {ETCD: {"f:image": {}}}}}}}
+    )
+    # a manager that created the annotations map owns its node: shared structure, not a stolen value
+    maps = entry("tool", "Update", {"f:spec": {"f:template": {"f:metadata": {"f:annotations": {".": {}}}}}})
+    live = live_object([druid, thief, maps])
+    s = mf.survey(live, DESIRED, "etcd-druid", takeover=["etcd-druid"])
+    assert s.stolen == {image: {"kubectl-edit"}}
+    assert mf.survey(live_object([thief]), DESIRED, "etcd-druid").stolen == {}, "nothing of the applier's yet"
