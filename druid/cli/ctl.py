@@ -233,6 +233,12 @@ def _list_resources_handler(args: argparse.Namespace) -> int:
         return _fail(str(e))
 
 
+def _drift_handler(args: argparse.Namespace) -> int:
+    from druid.cli import drift
+
+    return drift.main(args)
+
+
 def _status_handler(args: argparse.Namespace) -> int:
     from druid.cli import status
 
@@ -271,6 +277,12 @@ def register(sub: Any) -> None:
     add_global_arguments(p, mutating=False)
     listresources.add_arguments(p)
     p.set_defaults(handler=_list_resources_handler)
+
+    from druid.cli import drift
+
+    p = sub.add_parser("drift", help="desired vs live for each object of an Etcd (exit 0 in sync, 1 drift)")
+    drift.add_arguments(p)
+    p.set_defaults(handler=_drift_handler)
 
     p = sub.add_parser("status", help="explain an Etcd's health in one line (exit 0 Ready, 1 not Ready)")
     add_connection_arguments(p)

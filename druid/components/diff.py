@@ -18,8 +18,8 @@ Values the API server normalises (e.g. quantities: ``1000m`` is stored as ``1``)
 change that an apply would not make; after applying, callers keep the remaining differences with their live
 values (:func:`artifacts`) and ignore exactly those for the same desired object (``sync.ApplyMemo``).
 
-The informer caches keep the ``Apply`` entry of druid's field manager for this (``keep_managed_fields``);
-every other managedFields entry is stripped.
+The informer caches keep the managedFields entries about the main resource for this (``keep_managed_fields``);
+the subresources' entries are stripped.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ def difference(desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str
     """
     found = _first(desired, live, manager, ignore or {})
     return None if found is None else found[0]
+
+
+def first_difference(
+    desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str, Any] | None = None
+) -> tuple[str, Any] | None:
+    """Like :func:`difference`, with the live value at that path (:data:`ABSENT` when there is none)."""
+    return _first(desired, live, manager, ignore or {})
 
 
 def needs_apply(desired: Obj, live: Obj | None, manager: str, ignore: Mapping[str, Any] | None = None) -> bool:

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,10 +50,13 @@ from druid.components.errors import (
     OPERATION_TRIGGER_DELETE,
     DruidError,
 )
+from druid.runtime import managedfields as mf
 from druid.runtime.client import ApiError, Kube
+from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 
 FIELD_MANAGER = "etcd-druid"
+TAKE_OVER_ATTEMPTS = 3  # managedFields rewrites tried (each on a fresh read) while the object keeps changing
 log = structlog.get_logger(__name__)
 
 
@@ -95,6 +99,7 @@ class ApplyMemo:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str, str], tuple[str, str, dict[str, Any]]] = {}
+        self._surveyed: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     @staticmethod
     def _key(res: ResourceRef, obj: Obj) -> tuple[str, str, str]:
@@ -113,11 +118,29 @@ class ApplyMemo:
 
     def forget(self, res: ResourceRef, namespace: str, name: str) -> None:
         self._seen.pop((str(res), namespace, name), None)
+        self._surveyed.pop((str(res), namespace, name), None)
+
+    def surveyed(
+        self, res: ResourceRef, namespace: str, name: str, version: tuple[Any, Any] | None = None
+    ) -> tuple[Any, Any] | None:
+        """The (uid, resourceVersion) at which the object's ownership needed no change; records ``version``."""
+        key = (str(res), namespace, name)
+        if version is not None:
+            self._surveyed[key] = version
+        return self._surveyed.get(key)
+
+
+DriftReport = Callable[[ResourceRef, str, dict[str, list[str]]], Awaitable[None]]
+"""Told (resource, object name, {field: managers}) about fields of other managers druid is about to revert."""
 
 
 @dataclass
 class SyncContext:
-    """Per-reconcile access to the cluster: the client, the informer caches of managed kinds, the apply memo."""
+    """Per-reconcile access to the cluster: the client, the informer caches of managed kinds, the apply memo.
+
+    ``take_over``: field managers whose Update ownership druid takes over (see :meth:`take_ownership`);
+    ``on_drift``: told about foreign fields about to be reverted.
+    """
 
     kube: Kube
     caches: Mapping[ResourceRef, ObjectCache] = field(default_factory=dict)
@@ -125,6 +148,8 @@ class SyncContext:
     field_manager: str = FIELD_MANAGER
     before_write: Callable[[], Awaitable[None]] | None = None  # awaited once, before the first write
     writes: list[str] = field(default_factory=list)  # what was written through this context
+    take_over: tuple[str, ...] = (FIELD_MANAGER,)
+    on_drift: DriftReport | None = None
 
     _started: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
@@ -151,8 +176,108 @@ class SyncContext:
             return "<missing>"
         return diff.difference(desired, live, self.field_manager, self.memo.ignore(res, desired, live))
 
-    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None) -> Obj | None:
-        """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write)."""
+    async def take_ownership(self, res: ResourceRef, desired: Obj, live: Obj, keep: Collection[str] = ()) -> Obj:
+        """Move into druid's apply entry what it should own of ``live`` before applying ``desired``; the object after.
+
+        Decided from ``live`` (the cache keeps every main-resource managedFields entry), so nothing is read or
+        written unless another manager owns fields druid sends or does not send (:mod:`druid.runtime.managedfields`):
+        then the object is read, the fields druid does not send are removed in a dry-run to tell server defaults
+        from content, and one JSON patch guarded by the resourceVersion rewrites managedFields (read and tried again
+        when the object changed in between, e.g. its status). Fields that were content are then owned by druid, so
+        the apply that follows removes them. Values of druid's that another manager changed are only reported
+        (with the rest, through ``on_drift``): the apply sets them back. ``keep``: top-level fields other writers own.
+        """
+        survey = mf.survey(live, desired, self.field_manager, takeover=self.take_over, keep=keep)
+        meta = live["metadata"]
+        ns, name = meta.get("namespace") or "", meta["name"]
+        # druid's values another manager changed: reported with the rest; the apply sets them back
+        stolen = {mf.readable(p): sorted(who) for p, who in survey.stolen.items()}
+        if survey.empty or self.memo.surveyed(res, ns, name) == (meta.get("uid"), meta.get("resourceVersion")):
+            await self._report(res, name, stolen)  # (a version looked at already has only defaults of others)
+            return live
+        for attempt in range(TAKE_OVER_ATTEMPTS):
+            fresh = await self.kube.get(res, name, ns or None)  # all managedFields entries, subresources' too
+            survey = mf.survey(fresh, desired, self.field_manager, takeover=self.take_over, keep=keep)
+            rv = fresh["metadata"]["resourceVersion"]
+            changed, unresolved = await self._content(res, fresh, survey) if survey.candidates else ({}, False)
+            managed = mf.rewrite(
+                fresh["metadata"].get("managedFields") or [],
+                survey,
+                changed,
+                api_version=str(fresh.get("apiVersion", "")),
+                now=rfc3339(dt.datetime.now(dt.UTC)),
+                keep=keep,
+            )
+            if managed is None:
+                if not unresolved:
+                    self.memo.surveyed(res, ns, name, (fresh["metadata"].get("uid"), rv))
+                await self._report(res, name, stolen)
+                return fresh
+            takeover = sorted({str(fresh["metadata"]["managedFields"][i].get("manager")) for i in survey.takeover})
+            outer = [p for p in changed if not any(q != p and mf.under(p, q) for q in changed)]
+            drift = {mf.readable(p): sorted(changed[p]) for p in outer if changed[p] - set(self.take_over)}
+            await self.writing(f"take over fields of {res.kind} {ns}/{name}")
+            try:
+                result: Obj = await self.kube.json_patch(res, name, mf.migration_patch(rv, managed), ns or None)
+            except ApiError as e:
+                if not (e.invalid or e.conflict) or attempt == TAKE_OVER_ATTEMPTS - 1:
+                    raise
+                log.info("object changed while taking over, reading it again", kind=res.kind, object=f"{ns}/{name}")
+                continue
+            await self._report(res, name, {**stolen, **drift})
+            log.info(
+                "took over field ownership",
+                kind=res.kind,
+                object=f"{ns}/{name}",
+                from_managers=takeover,
+                removing={mf.readable(p): sorted(changed[p]) for p in outer},
+            )
+            return result
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _report(self, res: ResourceRef, name: str, fields: dict[str, list[str]]) -> None:
+        if fields and self.on_drift is not None:
+            await self.on_drift(res, name, fields)
+
+    async def _content(self, res: ResourceRef, live: Obj, survey: mf.Survey) -> tuple[dict[mf.Path, set[str]], bool]:
+        """The candidates whose removal changes ``live`` (a dry-run of removing them all, else one by one), and
+        whether some could not be judged (their removal was refused). The dry-run is guarded by the generation
+        (the spec is unchanged; status updates do not matter) where the kind has one."""
+        meta = live["metadata"]
+        at = (
+            ("generation", meta["generation"]) if "generation" in meta else ("resourceVersion", meta["resourceVersion"])
+        )
+        guard = {"op": "test", "path": f"/metadata/{at[0]}", "value": at[1]}
+
+        async def dry(paths: Collection[mf.Path]) -> Obj:
+            ops = [guard, *mf.removals(live, paths)]
+            return await self.kube.json_patch(res, meta["name"], ops, meta.get("namespace"), dry_run=True)
+
+        try:
+            return mf.classify(survey, live, await dry(survey.candidates))[0], False
+        except ApiError as e:
+            if not e.invalid:
+                raise
+            log.info("dry-run removal refused, trying field by field", kind=res.kind, error=str(e))
+        changed: dict[mf.Path, set[str]] = {}
+        unresolved = False
+        for path, who in survey.candidates.items():
+            one = mf.Survey(survey.manager, candidates={path: who}, nodes=survey.nodes & {path})
+            try:
+                changed.update(mf.classify(one, live, await dry([path]))[0])
+            except ApiError as e:
+                if not e.invalid:
+                    raise
+                unresolved = True
+                log.warning("field cannot be removed, left alone", kind=res.kind, field=mf.readable(path), error=str(e))
+        return changed, unresolved
+
+    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None, keep: Collection[str] = ()) -> Obj | None:
+        """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write).
+
+        Ownership other managers hold is taken over first (:meth:`take_ownership`)."""
+        if live is not None:
+            live = await self.take_ownership(res, desired, live, keep)
         why = self.difference(res, desired, live)
         if why is None:
             return None
@@ -284,7 +409,7 @@ async def _sync_one(ctx: SyncContext, component: Component, ref: EtcdRef, desire
     res, meta = component.resource, desired["metadata"]
     config = component.applied(desired)
     live = await writable(ctx, res, meta.get("namespace") or "", meta["name"], ref)
-    result = await ctx.apply(res, config, live)
+    result = await ctx.apply(res, config, live, component.not_applied)
     stale = stale_fields(component, desired, result or live)
     if stale:
         await ctx.writing(f"remove {', '.join(stale)} from {res.kind} {meta.get('namespace')}/{meta['name']}")

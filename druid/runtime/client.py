@@ -394,10 +394,15 @@ class Kube:
         namespace: str | None = None,
         *,
         subresource: str | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         """RFC 6902 patch; include ``{"op": "test", ...}`` operations as preconditions."""
         result: Obj = await self.request(
-            "PATCH", res.path(namespace, name, subresource), body=list(ops), content_type=patch.JSON_PATCH
+            "PATCH",
+            res.path(namespace, name, subresource),
+            body=list(ops),
+            content_type=patch.JSON_PATCH,
+            query={"dryRun": "All"} if dry_run else None,
         )
         return result
 

@@ -2,9 +2,10 @@
 
 Objects are stored as the API server sent them, minus ``metadata.managedFields`` and the
 ``kubectl.kubernetes.io/last-applied-configuration`` annotation (and whatever an optional
-``transform`` removes). A store created with ``keep_managed_fields=<manager>`` keeps that field
-manager's ``Apply`` entry of managedFields (so a controller can tell, from the cache, whether its
-server-side apply would change anything) and strips all other entries. Cached objects are shared by
+``transform`` removes). A store created with ``keep_managed_fields=<manager>`` keeps the managedFields
+entries about the main resource (so a controller can tell, from the cache, whether its server-side
+apply as ``<manager>`` would change anything, and which fields other managers own) and strips the
+subresources' entries. Cached objects are shared by
 every reader and must be treated as immutable: ``copy.deepcopy`` one before changing it.
 
 The store is single-threaded (one event loop) and every method is synchronous, so a reader never
@@ -42,20 +43,18 @@ def owner_uid_index(obj: Obj) -> list[str]:
     return [owner["uid"]] if owner and owner.get("uid") else []
 
 
-def _own_apply_entries(meta: dict[str, Any], manager: str | None) -> list[Any]:
+def _main_entries(meta: dict[str, Any], manager: str | None) -> list[Any]:
+    """Every entry about the main resource (no subresource) once ``manager`` is given, else none."""
     if manager is None:
         return []
-    return [
-        e
-        for e in meta.get("managedFields") or ()
-        if isinstance(e, dict) and e.get("manager") == manager and e.get("operation") == "Apply"
-    ]
+    return [e for e in meta.get("managedFields") or () if isinstance(e, dict) and not e.get("subresource")]
 
 
 def strip(obj: Obj, keep_managed_fields: str | None = None) -> Obj:
     """``obj`` without managedFields and the last-applied annotation; copies only what it changes.
 
-    With ``keep_managed_fields``, that manager's ``Apply`` entries of managedFields are kept.
+    With ``keep_managed_fields``, the managedFields entries about the main resource are kept (that manager's
+    ``Apply`` entry and whoever else owns fields of the object; subresource entries go).
     """
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
@@ -63,7 +62,7 @@ def strip(obj: Obj, keep_managed_fields: str | None = None) -> Obj:
     annotations = meta.get("annotations") or {}
     if "managedFields" not in meta and LAST_APPLIED not in annotations:
         return obj
-    kept = _own_apply_entries(meta, keep_managed_fields)
+    kept = _main_entries(meta, keep_managed_fields)
     meta = {k: v for k, v in meta.items() if k != "managedFields"}
     if kept:
         meta["managedFields"] = kept

@@ -18,7 +18,7 @@ from druid.components.base import BuildOptions
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd.setup import make_etcd_controller
 from druid.controllers.secret import make_secret_controller
-from druid.runtime.client import Kube
+from druid.runtime.client import ApiError, Kube
 from druid.runtime.controller import Controller
 from druid.runtime.informer import InformerFactory
 from druid.runtime.reflector import ReflectorConfig
@@ -50,16 +50,24 @@ def fast_config(
 
 
 class RecordingKube(Kube):
-    """A client that remembers every write it made (method and path), so tests can count them per namespace."""
+    """A client that remembers every write it made (method and path; dry-runs are no writes), so tests can count
+    them per namespace."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.written: list[tuple[str, str]] = []
+        self.refused: list[tuple[str, str]] = []  # the writes among ``written`` the API server refused
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method in WRITE_METHODS:
+        write = method in WRITE_METHODS and (kwargs.get("query") or {}).get("dryRun") is None  # dry-runs write nothing
+        if write:
             self.written.append((method, path))
-        return await super().request(method, path, **kwargs)
+        try:
+            return await super().request(method, path, **kwargs)
+        except ApiError:
+            if write:
+                self.refused.append((method, path))
+            raise
 
 
 @dataclass

@@ -143,18 +143,19 @@ def test_transform_runs_after_stripping_on_put_and_replace() -> None:
     assert all("data" not in o for o in store.list())
 
 
-def test_keep_managed_fields_keeps_only_that_managers_apply_entry() -> None:
+def test_keep_managed_fields_keeps_the_main_resource_entries() -> None:
     entries = [
         {"manager": "etcd-druid", "operation": "Apply", "fieldsV1": {"f:data": {}}},
         {"manager": "etcd-druid", "operation": "Update", "fieldsV1": {"f:x": {}}},
         {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:y": {}}},
+        {"manager": "kcm", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
     ]
     obj = cm("a", managedFields=entries, annotations={LAST_APPLIED: "{}"})
-    assert strip(obj, "etcd-druid")["metadata"]["managedFields"] == [entries[0]]
+    assert strip(obj, "etcd-druid")["metadata"]["managedFields"] == entries[:3]
     assert "managedFields" not in strip(obj)["metadata"]
-    assert "managedFields" not in strip(cm("b", managedFields=entries[1:]), "etcd-druid")["metadata"]
+    assert "managedFields" not in strip(cm("b", managedFields=entries[3:]), "etcd-druid")["metadata"]
     store = Store(keep_managed_fields="etcd-druid")
     store.put(obj)
     cached = store.get(ObjectKey("a", "a"))
-    assert cached is not None and cached["metadata"]["managedFields"] == [entries[0]]
+    assert cached is not None and cached["metadata"]["managedFields"] == entries[:3]
     assert "annotations" not in cached["metadata"]

@@ -28,6 +28,7 @@ from druid.api.store import StoreSpec
 from druid.components import statefulset_volumes as vol
 from druid.config.images import Images
 from druid.controllers.copybackups import job as builder
+from druid.gocompat.fmt import error_text
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.finalizers import ensure_finalizer, remove_finalizer
 from druid.runtime.objects import JOBS, SECRETS, Obj, ObjectKey
@@ -163,7 +164,7 @@ class CopyBackupsReconciler:
         return created
 
     async def _update_status(self, key: ObjectKey, task: Obj, job: Obj | None, error: Exception | None) -> None:
-        message = None if error is None else (error.message if isinstance(error, ApiError) else str(error))
+        message = None if error is None else error_text(error)
         try:
             # One attempt: a conflict means the cached task was stale (e.g. this controller's own last write had
             # not arrived yet); the reconcile fails and is retried from the cache instead of GETting the task,

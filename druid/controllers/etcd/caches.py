@@ -2,8 +2,9 @@
 
 - Etcds: all of them (the primary kind), with the ``secret-refs`` index.
 - The kinds druid creates (ServiceAccount, Role, RoleBinding, Lease, PodDisruptionBudget, Service, ConfigMap,
-  StatefulSet): only objects labelled ``app.kubernetes.io/managed-by=etcd-druid``, keeping druid's own
-  ``Apply`` managedFields entry (to tell from the cache whether an apply would change anything).
+  StatefulSet): only objects labelled ``app.kubernetes.io/managed-by=etcd-druid``, keeping the managedFields
+  entries about the main resource (to tell from the cache whether an apply would change anything, and whether
+  another manager owns fields druid takes over or reverts).
 - Pods and PVCs: labelled managed-by as well (StatefulSet pods carry the default labels, its PVCs the
   selector labels), trimmed to metadata and the status fields the status reconcile reads.
 - Secrets: all namespaces but metadata-only (PartialObjectMetadata: no data is ever transferred or cached),

@@ -6,10 +6,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
 from druid.api import constants as c
 from druid.api.admission import AdmissionPolicy
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
+from druid.config.operator import DEFAULT_TAKE_OVER_FIELD_MANAGERS
+from druid.controllers.etcd import drift
 from druid.controllers.etcd.operation import StatusWriter
 from druid.controllers.etcd.status import MemberThresholds
 from druid.runtime import finalizers
@@ -37,6 +41,8 @@ class Deps:
     field_manager: str = FIELD_MANAGER
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)  # what an Etcd may ask for
     memo: ApplyMemo = field(default_factory=ApplyMemo)
+    take_over: tuple[str, ...] = DEFAULT_TAKE_OVER_FIELD_MANAGERS  # field managers whose Update ownership is taken
+    registry: CollectorRegistry | None = None  # metrics (None: the process registry)
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -58,7 +64,19 @@ class Run:
 
     def sync_context(self, before_write: Callable[[], Awaitable[None]] | None = None) -> SyncContext:
         d = self.deps
-        return SyncContext(d.kube, d.caches, d.memo, d.field_manager, before_write=before_write)
+
+        async def on_drift(res: ResourceRef, name: str, fields: dict[str, list[str]]) -> None:
+            await drift.report(d.events, self.etcd, res, name, fields, d.registry)
+
+        return SyncContext(
+            d.kube,
+            d.caches,
+            d.memo,
+            d.field_manager,
+            before_write=before_write,
+            take_over=d.take_over,
+            on_drift=on_drift,
+        )
 
     def has_finalizer(self) -> bool:
         return finalizers.has_finalizer(self.etcd, c.FINALIZER_ETCD)

@@ -15,6 +15,7 @@ from druid.config.operator import OperatorConfiguration
 from druid.controllers.etcd import predicate
 from druid.controllers.etcd.caches import MANAGED_KINDS, CacheSource
 from druid.controllers.etcd.context import CONTROLLER_NAME, DELETE_RETRY_INTERVAL, SYNC_RETRY_INTERVAL, Deps
+from druid.controllers.etcd.drift import drift_counter
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.reconciler import EtcdReconciler
 from druid.controllers.etcd.secrets import ensure_index, etcds_referencing
@@ -62,7 +63,10 @@ def make_etcd_controller(
         sync_retry_interval=sync_retry_interval,
         delete_retry_interval=delete_retry_interval,
         admission=config.admission_policy(),
+        take_over=cfg.take_over,
+        registry=registry,
     )
+    drift_counter(registry)
     controller = Controller(
         CONTROLLER_NAME,
         EtcdReconciler(deps),
