@@ -38,7 +38,6 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 """ownerReference uid of rendered objects whose Etcd has no ``metadata.uid`` (clearly not a real object)."""
 
 
-
 class RenderError(ValueError):
     """The input is not a valid Etcd; ``problems`` are ``"<field path>: <what is wrong>"`` lines."""
 

@@ -223,9 +223,9 @@ async def test_finding4_volume_claims_of_another_etcd_are_refused(
         assert c.FINALIZER_ETCD not in ((await get_etcd(kube, namespace, name))["metadata"].get("finalizers") or ())
         for res in (SERVICEACCOUNTS, STATEFULSETS, PDBS):
             assert await kube.get_or_none(res, name, namespace) is None, f"nothing written for {name}"
-    assert (await kube.get(STATEFULSETS, "a-b", namespace))["metadata"]["resourceVersion"] == sts["metadata"][
-        "resourceVersion"
-    ]
+    after = await kube.get(STATEFULSETS, "a-b", namespace)  # (its status moves: kwok runs its pod)
+    assert after["metadata"]["generation"] == sts["metadata"]["generation"], "Etcd a-b's StatefulSet unchanged"
+    assert after["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "a-b"
     assert last_operation(await get_etcd(kube, namespace, "a-b"))["state"] == c.OPERATION_STATE_SUCCEEDED
 
 
