@@ -16,10 +16,12 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -48,6 +50,8 @@ from druid.runtime.objects import (
     ResourceRef,
 )
 from druid.testing.controlplane import ControlPlane
+from druid.testing.crds import install_crds
+from druid.testing.pki import CertificateAuthority, KeyPair
 from druid.testing.wait import eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
 from druid.webhook.lookups import CacheLookups
@@ -695,3 +699,105 @@ def _requests(registry: CollectorRegistry) -> float:
         for sample in metric.samples
         if sample.name == "rest_client_requests_total"
     )
+
+
+# ------------------------------------------- issue 13, finding 8: only the API server is answered (client CA)
+
+
+def admission_configuration(directory: Path, client: KeyPair) -> Path:
+    """The API server's AdmissionConfiguration: present ``client`` to every webhook."""
+    kubeconfig = directory / "webhook-clients.yaml"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "users": [
+                    {"name": "*", "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}
+                ],
+            }
+        )
+    )
+    path = directory / "admission.yaml"
+    webhook = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(kubeconfig),
+    }
+    config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [{"name": "ValidatingAdmissionWebhook", "configuration": webhook}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def test_finding8_with_a_client_ca_only_the_api_server_gets_answers(tmp_path: Path) -> None:
+    """``server.webhooks.clientCAFile``: the API server (given a client certificate by its AdmissionConfiguration)
+    is answered and protection works; a caller without a certificate, or with one from another CA, does not
+    get past the TLS handshake, so a crafted review learns nothing at all."""
+    clients = CertificateAuthority(tmp_path / "clients")
+    apiserver_client = clients.issue("apiserver", "kube-apiserver-webhook-client", client=True)
+    stranger = CertificateAuthority(tmp_path / "stranger").issue("mallory", "mallory", client=True)
+    args = {
+        "kube-apiserver": [f"--admission-control-config-file={admission_configuration(tmp_path, apiserver_client)}"]
+    }
+    with ControlPlane(mode="apiserver", extra_args=args) as cp:
+        async with await Kube.connect(str(cp.kubeconfig)) as admin:
+            await install_crds(admin.api)
+            ns = "client-ca"
+            await admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await admin.create(ETCDS, etcd_manifest(ns))
+            managed = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cm", "namespace": ns, "labels": env_labels()},
+            }
+            await admin.create(CONFIGMAPS, managed)
+            informers = InformerFactory(admin)
+            lookups = CacheLookups.of(informers, ns)
+            informers.start_all()
+            assert await informers.wait_for_cache_sync(30)
+            cert_dir, ca = cp.serving_cert_dir("webhook")
+            context = server_ssl_context(cert_dir, clients.pair.cert)
+            runner = await serve(
+                webhook_app(Policy(sa(ns, "etcd-druid")), lookups), "127.0.0.1", 0, ssl_context=context
+            )
+            try:
+                url = webhook_url("127.0.0.1", bound_port(runner))
+                vwc = validating_webhook_configuration(
+                    ca,
+                    url=url,
+                    name="client-ca",
+                    namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                )
+                await admin.create(VALIDATING_WEBHOOK_CONFIGURATIONS, vwc)
+
+                async def refused_by_webhook() -> bool:
+                    try:
+                        await touch(admin, CONFIGMAPS, "cm", ns)
+                    except ApiError as e:
+                        return e.status == 403 and "denied the request" in e.message
+                    return False
+
+                await eventually(refused_by_webhook, timeout=30, what="the API server answered by the webhook")
+
+                review = crafted_scale(ns, ETCD)
+                for client in (None, stranger):
+                    ssl_ctx = ssl.create_default_context(cadata=ca.decode())
+                    if client is not None:
+                        ssl_ctx.load_cert_chain(str(client.cert), str(client.key))
+                    with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
+                        async with (
+                            aiohttp.ClientSession() as session,
+                            session.post(url, json=review, ssl=ssl_ctx) as resp,
+                        ):
+                            await resp.read()
+                trusted = ssl.create_default_context(cadata=ca.decode())
+                trusted.load_cert_chain(str(apiserver_client.cert), str(apiserver_client.key))
+                async with aiohttp.ClientSession() as session, session.post(url, json=review, ssl=trusted) as resp:
+                    assert resp.status == 200 and (await resp.json())["response"]["uid"] == review["request"]["uid"]
+            finally:
+                await runner.cleanup()
+                await informers.stop_all()

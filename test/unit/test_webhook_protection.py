@@ -657,6 +657,14 @@ async def test_k63_add_webhook_registers_an_https_server_only_when_enabled(pki: 
         await manager.kube.close()
 
 
+def test_missing_client_ca_is_named(pki: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(OSError) as info:
+        server_ssl_context(pki[0], tmp_path / "no-ca.crt")
+    assert info.value.filename == str(tmp_path / "no-ca.crt")
+    assert server_ssl_context(pki[0], pki[1]).verify_mode == ssl.CERT_REQUIRED
+    assert server_ssl_context(pki[0]).verify_mode == ssl.CERT_NONE
+
+
 async def test_k63_add_webhook_fails_without_certificates(tmp_path: Path) -> None:
     manager = offline_manager()
     try:
