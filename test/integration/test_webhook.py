@@ -666,6 +666,14 @@ async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
                 answer: Obj = (await resp.json())["response"]
                 return answer
 
+        last = [-1.0]
+
+        async def settled() -> bool:  # the informers' lists done and their watches open: no request in 1 s
+            now = _requests(registry)
+            same, last[0] = now == last[0], now
+            return same
+
+        await eventually(settled, timeout=30, what="druid's informers settled", interval=1.0)
         before = _requests(registry)
         existing = await ask(crafted_scale(other, "web"))
         missing = await ask(crafted_scale(other, "ghost"))
