@@ -28,7 +28,6 @@ from prometheus_client import CollectorRegistry
 from druid.api import constants as c
 from druid.api.common import now
 from druid.api.resources import ETCDS
-from druid.config.operator import OperatorConfiguration, parse
 from druid.render import render_objects
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.health import bound_port, serve
@@ -51,6 +50,7 @@ from druid.runtime.objects import (
 )
 from druid.testing.controlplane import ControlPlane
 from druid.testing.crds import install_crds
+from druid.testing.operator import webhook_config
 from druid.testing.pki import CertificateAuthority, KeyPair
 from druid.testing.wait import eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
@@ -308,25 +308,6 @@ def foreign_statefulset(env: Env, name: str, namespace: str) -> Obj:
     return sts
 
 
-def protection_config(cert_dir: Any, namespace: str, *exempt: str) -> OperatorConfiguration:
-    """The webhook on 127.0.0.1 (any port) with druid's reconciler ``etcd-druid`` in ``namespace``."""
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": True,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
-                    "exemptServiceAccounts": list(exempt),
-                }
-            },
-        }
-    )
-    return cfg
-
-
 def policy(env: Env) -> Policy:
     return Policy(env.users["reconciler"], (env.users["exempt"],))
 
@@ -499,7 +480,7 @@ async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cach
     """``add_webhook`` on a Manager: HTTPS from serverCertDir on the configured address; Etcds from the cache."""
     environment = await make_env(control_plane, namespace)
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg = protection_config(cert_dir, namespace, environment.users["exempt"])
+    cfg = webhook_config(cert_dir, namespace, environment.users["exempt"])
     manager = Manager(await Kube.connect(str(control_plane.kubeconfig)), ManagerOptions(metrics_port=0, probe_port=0))
     app = add_webhook(manager, cfg, namespace)
     assert isinstance(app, web.Application)
@@ -646,7 +627,7 @@ async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
     await environment.admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
     await environment.admin.create(STATEFULSETS, foreign_statefulset(environment, "web", other))
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg = protection_config(cert_dir, namespace)
+    cfg = webhook_config(cert_dir, namespace)
     kube = await Kube.connect(str(control_plane.kubeconfig), registry=registry)
     manager = Manager(kube, ManagerOptions(metrics_port=0, probe_port=0), registry=registry)
     assert add_webhook(manager, cfg) is not None

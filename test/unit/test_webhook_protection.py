@@ -20,6 +20,7 @@ from druid.runtime.client import Kube
 from druid.runtime.health import bound_port, serve
 from druid.runtime.manager import Manager
 from druid.runtime.objects import Obj
+from druid.testing.operator import webhook_config
 from druid.webhook import configuration as vwc
 from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import (
@@ -622,21 +623,7 @@ async def test_k62_server_recovers_from_handler_failures(webhook: Any) -> None:
 
 
 def operator_config(cert_dir: Path, enabled: bool = True) -> Any:
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": enabled,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": "druid-system"},
-                    "exemptServiceAccounts": [EXEMPT],
-                }
-            },
-        }
-    )
-    return cfg
+    return webhook_config(cert_dir, "druid-system", EXEMPT, enabled=enabled)
 
 
 def offline_manager() -> Manager:
