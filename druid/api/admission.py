@@ -7,7 +7,9 @@ default policy keeps etcd-druid's behaviour.
 
 :func:`violations` is the one decision, used twice: by the ``etcds`` validating webhook (denies the
 CREATE/UPDATE with the reasons) and by the Etcd reconciler before it writes anything (lastOperation Error
-``ERR_INVALID_SPEC`` with the same reasons), so the policy holds without the webhook. The webhook reads
+``ERR_INVALID_SPEC`` with the same reasons), so the policy holds without the webhook; the compaction
+controller applies it before creating a Job, the copy-backups controller applies :func:`store_violation` to
+both stores of a task. The webhook reads
 only the Etcd; the Local store's host directory from the store Secret's ``hostPath`` key is known to the
 reconciler only (``host_path``). Paths are compared after normalisation (``..`` cannot climb out of an
 allowed prefix) and by whole path components (``/srv/backups`` does not allow ``/srv/backups-other``).
@@ -70,16 +72,23 @@ def violations(policy: AdmissionPolicy, etcd: Mapping[str, Any], host_path: str 
         if priority not in policy.allowed_priority_classes:
             allowed = ", ".join(policy.allowed_priority_classes) or "none"
             out.append(f"spec.priorityClassName: {priority} is not allowed (allowed: {allowed})")
-    store = at(spec, "backup", "store")
-    prefixes = policy.allowed_local_store_host_path_prefixes
-    if prefixes is not None and isinstance(store, Mapping) and _is_local(store.get("provider")):
-        container = store.get("container")
-        path = local_store_path(host_path, container if isinstance(container, str) else None)
-        if not any(_under(path, prefix) for prefix in prefixes):
-            source = "spec.backup.store.container" if host_path is None else "spec.backup.store (secret hostPath)"
-            allowed = ", ".join(prefixes) or "none"
-            out.append(f"{source}: Local store directory {path} is not allowed (allowed prefixes: {allowed})")
+    if problem := store_violation(policy, "spec.backup.store", at(spec, "backup", "store"), host_path):
+        out.append(problem)
     return out
+
+
+def store_violation(policy: AdmissionPolicy, field: str, store: Any, host_path: str | None) -> str | None:
+    """Why the Local store ``store`` (at ``field``) may not be mounted, or None (also for other providers).
+    Used for an Etcd's backup store and for the source and target stores of an EtcdCopyBackupsTask."""
+    prefixes = policy.allowed_local_store_host_path_prefixes
+    if prefixes is None or not isinstance(store, Mapping) or not _is_local(store.get("provider")):
+        return None
+    container = store.get("container")
+    path = local_store_path(host_path, container if isinstance(container, str) else None)
+    if any(_under(path, prefix) for prefix in prefixes):
+        return None
+    source = f"{field}.container" if host_path is None else f"{field} (secret hostPath)"
+    return f"{source}: Local store directory {path} is not allowed (allowed prefixes: {', '.join(prefixes) or 'none'})"
 
 
 def _is_local(provider: Any) -> bool:

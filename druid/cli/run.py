@@ -162,7 +162,12 @@ async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, sour
         await kube.close()
         if election_kube is not None:
             await election_kube.close()
-        cert_dir = cfg.server.webhooks.server_cert_dir
+        cert_dir, client_ca = cfg.server.webhooks.server_cert_dir, cfg.server.webhooks.client_ca_file
+        if client_ca is not None and e.filename == client_ca:
+            raise StartupError(
+                f"cannot serve the component-protection webhook: client CA {client_ca} "
+                f"(server.webhooks.clientCAFile): {e.strerror or e}"
+            ) from None
         raise StartupError(
             f"cannot serve the component-protection webhook: certificate {cert_dir}/tls.crt with key "
             f"{cert_dir}/tls.key (server.webhooks.serverCertDir): {e.strerror or e}"

@@ -172,6 +172,9 @@ class Server(_Model):
 
 class TLSServer(Server):
     server_cert_dir: str = ""  # holds tls.crt and tls.key
+    # druid extension: when set, only clients presenting a certificate signed by this CA (PEM file) are
+    # answered — the API server, given a webhook client certificate through its AdmissionConfiguration.
+    client_ca_file: str | None = Field(default=None, alias="clientCAFile")
 
 
 class ServerConfiguration(_Model):

@@ -15,7 +15,7 @@ from typing import Any, cast
 from prometheus_client import CollectorRegistry
 
 from druid.components.base import BuildOptions
-from druid.config.operator import OperatorConfiguration
+from druid.config.operator import OperatorConfiguration, parse
 from druid.controllers.etcd.setup import make_etcd_controller
 from druid.controllers.secret import make_secret_controller
 from druid.runtime.client import ApiError, Kube
@@ -149,3 +149,23 @@ class Operator:
             return self.reconciles() >= target
 
         await eventually(done, timeout=timeout, what=f"{n} more {what}")
+
+
+def webhook_config(cert_dir: str | Path, namespace: str, *exempt: str, enabled: bool = True) -> OperatorConfiguration:
+    """The component-protection webhook on 127.0.0.1 (any free port), certificates in ``cert_dir``, druid's
+    reconciler the ServiceAccount ``etcd-druid`` of ``namespace``, ``exempt`` service accounts."""
+    cfg, _ = parse(
+        {
+            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
+            "kind": "OperatorConfiguration",
+            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
+            "webhooks": {
+                "etcdComponentProtection": {
+                    "enabled": enabled,
+                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
+                    "exemptServiceAccounts": list(exempt),
+                }
+            },
+        }
+    )
+    return cfg

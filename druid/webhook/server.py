@@ -7,6 +7,8 @@ transport and decode problems are answered as an errored AdmissionResponse (HTTP
 an exception in the handler becomes ``panic: <error> [recovered]`` with code 500 (RecoverPanic).
 The serving certificate is ``tls.crt``/``tls.key`` in ``server.webhooks.serverCertDir``, read once at
 start-up (druid deviation: controller-runtime's certwatcher reloads rotated files; druid needs a restart).
+With ``server.webhooks.clientCAFile`` (druid extension) only callers with a client certificate signed by
+that CA get past the TLS handshake.
 """
 
 from __future__ import annotations
@@ -41,12 +43,20 @@ _LOOKUPS: web.AppKey[Lookups] = web.AppKey("lookups")
 _ADMISSION: web.AppKey[AdmissionPolicy] = web.AppKey("admission")
 
 
-def server_ssl_context(cert_dir: str | Path) -> ssl.SSLContext:
-    """TLS ≥ 1.2 with ``<cert_dir>/tls.crt`` and ``tls.key`` (raises if they are missing or do not match)."""
+def server_ssl_context(cert_dir: str | Path, client_ca: str | Path | None = None) -> ssl.SSLContext:
+    """TLS ≥ 1.2 with ``<cert_dir>/tls.crt`` and ``tls.key`` (raises if they are missing or do not match);
+    with ``client_ca`` every client must present a certificate it signed (the handshake fails otherwise, so
+    an unauthenticated caller gets no answer at all)."""
     directory = Path(cert_dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(directory / "tls.crt"), str(directory / "tls.key"))
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        try:
+            context.load_verify_locations(cafile=str(client_ca))
+        except OSError as e:  # name the file (ssl's errors do not)
+            raise OSError(e.errno, e.strerror or str(e), str(client_ca)) from e
     return context
 
 
@@ -162,7 +172,7 @@ def add_webhook(
     policy = Policy.from_config(cfg)
     if not policy.reconciler:
         raise ValueError("etcdComponentProtection needs serviceAccountInfo or reconcilerServiceAccountFQDN")
-    context = server_ssl_context(config.server.webhooks.server_cert_dir)
+    context = server_ssl_context(config.server.webhooks.server_cert_dir, config.server.webhooks.client_ca_file)
     app = webhook_app(policy, CacheLookups.of(manager.informers, namespace), config.admission_policy())
     address, port = webhooks_listen(config)
     manager.add_server(app, address, port, ssl_context=context)

@@ -188,9 +188,10 @@ Starter = Callable[..., Awaitable[Env]]
 async def start(control_plane: ControlPlane, namespace: str, crds: list[str]) -> AsyncIterator[Starter]:
     running: list[tuple[Env, asyncio.Event, asyncio.Task[int]]] = []
 
-    async def _start(**compaction: Any) -> Env:
+    async def _start(*, policy: dict[str, Any] | None = None, **compaction: Any) -> Env:
         cfg = {"enabled": True, "eventsThreshold": 100, "triggerFullSnapshotThreshold": 100000, **compaction}
-        config = OperatorConfiguration.model_validate({"controllers": {"compaction": cfg}})
+        extra = {} if policy is None else {"etcdAdmissionPolicy": policy}
+        config = OperatorConfiguration.model_validate({"controllers": {"compaction": cfg}, **extra})
         registry = CollectorRegistry()
         kubeconfig = str(control_plane.kubeconfig)
         opts = ManagerOptions(metrics_address="127.0.0.1", metrics_port=0, probe_address="127.0.0.1", probe_port=0)
@@ -259,6 +260,20 @@ async def test_g49_job_created_when_events_exceed_threshold(start: Starter) -> N
     await env.wait_job("small")
     await env.revision("small", "full", 20)
     assert [j["metadata"]["name"] for j in env.jobs_added] == ["main-compactor", "small-compactor"]
+
+
+async def test_finding6_no_compaction_job_outside_the_admission_policy(start: Starter) -> None:
+    """issue 13, finding 6: the compaction Job runs the Etcd's backup image on its store; the policy holds there too."""
+    env = await start(policy={"allowedImagePrefixes": ["europe-docker.pkg.dev/gardener-project/public/gardener/"]})
+    fine = await env.etcd("fine")
+    evil = await env.etcd("evil", image="evil.example/etcdbrctl:latest")
+    before = env.reconciles()
+    await env.leases(evil, full=0, delta=500)
+    await env.leases(fine, full=0, delta=500)
+    await env.wait_job("fine")  # the same trigger creates a Job for the compliant Etcd
+    await env.reconciled_after(before)
+    assert await env.job("evil") is None
+    assert [j["metadata"]["name"] for j in env.jobs_added] == ["fine-compactor"]
 
 
 # ---------------------------------------------------------------------------------------------------- G50

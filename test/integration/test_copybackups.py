@@ -37,7 +37,16 @@ async def until(probe: Callable[[], Awaitable[Obj | None]], *, timeout: float = 
 
 
 @pytest.fixture
-async def env(control_plane: ControlPlane, crds: list[str], namespace: str) -> AsyncIterator[tuple[Kube, Manager]]:
+def copy_config(request: pytest.FixtureRequest) -> OperatorConfiguration:
+    """The controller enabled; more top-level keys through indirect parametrisation."""
+    extra = getattr(request, "param", {})
+    return OperatorConfiguration.model_validate({"controllers": {"etcdCopyBackupsTask": {"enabled": True}}, **extra})
+
+
+@pytest.fixture
+async def env(
+    control_plane: ControlPlane, crds: list[str], namespace: str, copy_config: OperatorConfiguration
+) -> AsyncIterator[tuple[Kube, Manager]]:
     """A Manager running the copy-backups controller (confined to the test's namespace) and a test client."""
     registry = CollectorRegistry()
     opts = ManagerOptions(
@@ -49,9 +58,10 @@ async def env(control_plane: ControlPlane, crds: list[str], namespace: str) -> A
         registry=registry,
         reflector_config=FAST,
     )
-    config = OperatorConfiguration.model_validate({"controllers": {"etcdCopyBackupsTask": {"enabled": True}}})
     manager.add(
-        make_copy_backups_controller(manager.kube, manager.informers, config, registry=registry, namespace=namespace)
+        make_copy_backups_controller(
+            manager.kube, manager.informers, copy_config, registry=registry, namespace=namespace
+        )
     )
     stop = asyncio.Event()
     run = asyncio.create_task(manager.run(stop))
@@ -165,6 +175,32 @@ async def test_h54_missing_secret_ref_is_recorded_in_last_error(env: tuple[Kube,
         await eventually(errored, timeout=30, what="lastError") == "no secretRef is configured for backup source-store"
     )
     assert await kube.get_or_none(JOBS, "nosecret-worker", namespace) is None
+
+
+@pytest.mark.parametrize(
+    "copy_config", [{"etcdAdmissionPolicy": {"allowedLocalStoreHostPathPrefixes": ["/srv/buckets"]}}], indirect=True
+)
+async def test_finding6_local_store_outside_the_admission_policy_gets_no_job(
+    env: tuple[Kube, Manager], namespace: str
+) -> None:
+    """issue 13, finding 6: a copy task is another way to mount a host directory; the policy refuses it."""
+    kube, _ = env
+    data = {"hostPath": base64.b64encode(b"/var/lib").decode()}
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dst", "namespace": namespace}, "data": data}
+    await kube.create(SECRETS, body)
+    manifest = task_manifest("steal", namespace)
+    manifest["spec"]["targetStore"]["container"] = "kubelet"
+    await kube.create(COPY_BACKUPS_TASKS, manifest)
+
+    async def errored() -> str | None:
+        return ((await get_task(kube, namespace, "steal")).get("status") or {}).get("lastError")
+
+    error = await eventually(errored, timeout=30, what="lastError")
+    assert error == (
+        "druid's admission policy forbids: spec.targetStore (secret hostPath): Local store directory /var/lib/kubelet "
+        "is not allowed (allowed prefixes: /srv/buckets)"
+    )
+    assert await kube.get_or_none(JOBS, "steal-worker", namespace) is None
 
 
 async def test_h55_status_mirrors_job_conditions(env: tuple[Kube, Manager], namespace: str) -> None:

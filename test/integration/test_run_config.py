@@ -241,6 +241,7 @@ async def test_finding9_sigterm_stops_a_busy_druid_within_its_deadline_and_slow_
     started = time.monotonic()
     code = await asyncio.to_thread(druid.terminate, ManagerOptions().shutdown_deadline + 5)
     took = time.monotonic() - started
+    print(f"SIGTERM to exit: {took:.2f}s")  # reported with -rP
     assert code == 0, (code, druid.tail())
     assert took <= ManagerOptions().shutdown_deadline, took
     lease = await kube.get(LEASES, "druid-leader-election", namespace)

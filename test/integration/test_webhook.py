@@ -16,10 +16,12 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -27,7 +29,6 @@ from druid.api import constants as c
 from druid.api.common import now
 from druid.api.names import owner_reference
 from druid.api.resources import ETCDS
-from druid.config.operator import OperatorConfiguration, parse
 from druid.render import render_objects
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.health import bound_port, serve
@@ -49,6 +50,9 @@ from druid.runtime.objects import (
     ResourceRef,
 )
 from druid.testing.controlplane import ControlPlane
+from druid.testing.crds import install_crds
+from druid.testing.operator import webhook_config
+from druid.testing.pki import CertificateAuthority, KeyPair
 from druid.testing.wait import eventually
 from druid.webhook.configuration import VALIDATING_WEBHOOK_CONFIGURATIONS, validating_webhook_configuration, webhook_url
 from druid.webhook.lookups import CacheLookups
@@ -305,25 +309,6 @@ def foreign_statefulset(env: Env, name: str, namespace: str) -> Obj:
     return sts
 
 
-def protection_config(cert_dir: Any, namespace: str, *exempt: str) -> OperatorConfiguration:
-    """The webhook on 127.0.0.1 (any port) with druid's reconciler ``etcd-druid`` in ``namespace``."""
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": True,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": namespace},
-                    "exemptServiceAccounts": list(exempt),
-                }
-            },
-        }
-    )
-    return cfg
-
-
 def policy(env: Env) -> Policy:
     return Policy(env.users["reconciler"], (env.users["exempt"],))
 
@@ -502,7 +487,7 @@ async def test_k63_add_webhook_serves_through_the_manager_with_the_informer_cach
     """``add_webhook`` on a Manager: HTTPS from serverCertDir on the configured address; Etcds from the cache."""
     environment = await make_env(control_plane, namespace)
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg = protection_config(cert_dir, namespace, environment.users["exempt"])
+    cfg = webhook_config(cert_dir, namespace, environment.users["exempt"])
     manager = Manager(await Kube.connect(str(control_plane.kubeconfig)), ManagerOptions(metrics_port=0, probe_port=0))
     app = add_webhook(manager, cfg, namespace)
     assert isinstance(app, web.Application)
@@ -649,7 +634,7 @@ async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
     await environment.admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
     await environment.admin.create(STATEFULSETS, foreign_statefulset(environment, "web", other))
     cert_dir, ca = control_plane.serving_cert_dir("webhook")
-    cfg = protection_config(cert_dir, namespace)
+    cfg = webhook_config(cert_dir, namespace)
     kube = await Kube.connect(str(control_plane.kubeconfig), registry=registry)
     manager = Manager(kube, ManagerOptions(metrics_port=0, probe_port=0), registry=registry)
     assert add_webhook(manager, cfg) is not None
@@ -669,6 +654,14 @@ async def test_finding8_reviews_are_answered_from_the_cache_and_reveal_nothing(
                 answer: Obj = (await resp.json())["response"]
                 return answer
 
+        last = [-1.0]
+
+        async def settled() -> bool:  # the informers' lists done and their watches open: no request in 1 s
+            now = _requests(registry)
+            same, last[0] = now == last[0], now
+            return same
+
+        await eventually(settled, timeout=30, what="druid's informers settled", interval=1.0)
         before = _requests(registry)
         existing = await ask(crafted_scale(other, "web"))
         missing = await ask(crafted_scale(other, "ghost"))
@@ -702,3 +695,105 @@ def _requests(registry: CollectorRegistry) -> float:
         for sample in metric.samples
         if sample.name == "rest_client_requests_total"
     )
+
+
+# ------------------------------------------- issue 13, finding 8: only the API server is answered (client CA)
+
+
+def admission_configuration(directory: Path, client: KeyPair) -> Path:
+    """The API server's AdmissionConfiguration: present ``client`` to every webhook."""
+    kubeconfig = directory / "webhook-clients.yaml"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "users": [
+                    {"name": "*", "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}
+                ],
+            }
+        )
+    )
+    path = directory / "admission.yaml"
+    webhook = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(kubeconfig),
+    }
+    config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [{"name": "ValidatingAdmissionWebhook", "configuration": webhook}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def test_finding8_with_a_client_ca_only_the_api_server_gets_answers(tmp_path: Path) -> None:
+    """``server.webhooks.clientCAFile``: the API server (given a client certificate by its AdmissionConfiguration)
+    is answered and protection works; a caller without a certificate, or with one from another CA, does not
+    get past the TLS handshake, so a crafted review learns nothing at all."""
+    clients = CertificateAuthority(tmp_path / "clients")
+    apiserver_client = clients.issue("apiserver", "kube-apiserver-webhook-client", client=True)
+    stranger = CertificateAuthority(tmp_path / "stranger").issue("mallory", "mallory", client=True)
+    args = {
+        "kube-apiserver": [f"--admission-control-config-file={admission_configuration(tmp_path, apiserver_client)}"]
+    }
+    with ControlPlane(mode="apiserver", extra_args=args) as cp:
+        async with await Kube.connect(str(cp.kubeconfig)) as admin:
+            await install_crds(admin.api)
+            ns = "client-ca"
+            await admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await admin.create(ETCDS, etcd_manifest(ns))
+            managed = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cm", "namespace": ns, "labels": env_labels()},
+            }
+            await admin.create(CONFIGMAPS, managed)
+            informers = InformerFactory(admin)
+            lookups = CacheLookups.of(informers, ns)
+            informers.start_all()
+            assert await informers.wait_for_cache_sync(30)
+            cert_dir, ca = cp.serving_cert_dir("webhook")
+            context = server_ssl_context(cert_dir, clients.pair.cert)
+            runner = await serve(
+                webhook_app(Policy(sa(ns, "etcd-druid")), lookups), "127.0.0.1", 0, ssl_context=context
+            )
+            try:
+                url = webhook_url("127.0.0.1", bound_port(runner))
+                vwc = validating_webhook_configuration(
+                    ca,
+                    url=url,
+                    name="client-ca",
+                    namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                )
+                await admin.create(VALIDATING_WEBHOOK_CONFIGURATIONS, vwc)
+
+                async def refused_by_webhook() -> bool:
+                    try:
+                        await touch(admin, CONFIGMAPS, "cm", ns)
+                    except ApiError as e:
+                        return e.status == 403 and "denied the request" in e.message
+                    return False
+
+                await eventually(refused_by_webhook, timeout=30, what="the API server answered by the webhook")
+
+                review = crafted_scale(ns, ETCD)
+                for client in (None, stranger):
+                    ssl_ctx = ssl.create_default_context(cadata=ca.decode())
+                    if client is not None:
+                        ssl_ctx.load_cert_chain(str(client.cert), str(client.key))
+                    with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
+                        async with (
+                            aiohttp.ClientSession() as session,
+                            session.post(url, json=review, ssl=ssl_ctx) as resp,
+                        ):
+                            await resp.read()
+                trusted = ssl.create_default_context(cadata=ca.decode())
+                trusted.load_cert_chain(str(apiserver_client.cert), str(apiserver_client.key))
+                async with aiohttp.ClientSession() as session, session.post(url, json=review, ssl=trusted) as resp:
+                    assert resp.status == 200 and (await resp.json())["response"]["uid"] == review["request"]["uid"]
+            finally:
+                await runner.cleanup()
+                await informers.stop_all()

@@ -20,6 +20,7 @@ from druid.runtime.client import Kube
 from druid.runtime.health import bound_port, serve
 from druid.runtime.manager import Manager
 from druid.runtime.objects import Obj
+from druid.testing.operator import webhook_config
 from druid.webhook import configuration as vwc
 from druid.webhook.lookups import CacheLookups
 from druid.webhook.protection import (
@@ -647,21 +648,7 @@ async def test_k62_server_recovers_from_handler_failures(webhook: Any) -> None:
 
 
 def operator_config(cert_dir: Path, enabled: bool = True) -> Any:
-    cfg, _ = parse(
-        {
-            "apiVersion": "config.druid.gardener.cloud/v1alpha1",
-            "kind": "OperatorConfiguration",
-            "server": {"webhooks": {"bindAddress": "127.0.0.1", "port": 0, "serverCertDir": str(cert_dir)}},
-            "webhooks": {
-                "etcdComponentProtection": {
-                    "enabled": enabled,
-                    "serviceAccountInfo": {"name": "etcd-druid", "namespace": "druid-system"},
-                    "exemptServiceAccounts": [EXEMPT],
-                }
-            },
-        }
-    )
-    return cfg
+    return webhook_config(cert_dir, "druid-system", EXEMPT, enabled=enabled)
 
 
 def offline_manager() -> Manager:
@@ -680,6 +667,14 @@ async def test_k63_add_webhook_registers_an_https_server_only_when_enabled(pki: 
         assert isinstance(context, ssl.SSLContext)
     finally:
         await manager.kube.close()
+
+
+def test_missing_client_ca_is_named(pki: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(OSError) as info:
+        server_ssl_context(pki[0], tmp_path / "no-ca.crt")
+    assert info.value.filename == str(tmp_path / "no-ca.crt")
+    assert server_ssl_context(pki[0], pki[1]).verify_mode == ssl.CERT_REQUIRED
+    assert server_ssl_context(pki[0]).verify_mode == ssl.CERT_NONE
 
 
 async def test_k63_add_webhook_fails_without_certificates(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from druid.api import names, store
+from druid.api import admission, names, store
+from druid.api.admission import AdmissionPolicy
 from druid.api.etcd import Etcd
 from druid.api.facts import controlled_by
 from druid.backuprestore import BackupRestoreClient
@@ -75,6 +76,7 @@ class Deps:
     metrics: CompactionMetrics
     backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
     timings: Timings = Timings()
+    admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)  # the Job runs the Etcd's image, store
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -136,7 +138,7 @@ class CompactionReconciler:
         if status.full_snapshot_required(obj) or diff >= full:
             await self._full_snapshot(etcd, diff, full)
         elif diff >= events:
-            await self._create_job(etcd)
+            await self._create_job(etcd, obj)
             self.d.metrics.jobs_current.labels(etcd.namespace).set(1)
         return Action.done()
 
@@ -220,10 +222,13 @@ class CompactionReconciler:
             raise error
         log.info("full snapshot taken")
 
-    async def _create_job(self, etcd: Etcd) -> None:
+    async def _create_job(self, etcd: Etcd, obj: Obj) -> None:
         where = f"error while creating compaction job in {etcd.namespace} for {etcd.name} : "
+        host_path = await self._host_path(etcd)
+        if forbidden := admission.violations(self.d.admission, obj, host_path):  # images, root, host directory
+            raise TerminalError(where + "druid's admission policy forbids: " + "; ".join(forbidden))
         try:
-            body = jobs.build(etcd, self.d.build_options, self.d.config, host_path=await self._host_path(etcd))
+            body = jobs.build(etcd, self.d.build_options, self.d.config, host_path=host_path)
         except ValueError as e:  # JobSpecError, or an unknown provider
             raise TerminalError(where + str(e)) from e
         try:

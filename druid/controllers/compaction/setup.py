@@ -63,6 +63,7 @@ def make_compaction_controller(
         metrics=compaction_metrics(registry),
         backup_restore=backup_restore or BackupRestoreClient(backup_restore_endpoint or service_endpoint),
         timings=timings or Timings(),
+        admission=config.admission_policy(),
     )
     controller = Controller(
         CONTROLLER_NAME,

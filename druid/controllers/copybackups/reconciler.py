@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from druid.api import admission, names, store
 from druid.api import constants as c
-from druid.api import names, store
+from druid.api.admission import AdmissionPolicy
 from druid.api.copybackupstask import EtcdCopyBackupsTask
 from druid.api.resources import ETCD_COPY_BACKUPS_TASKS as COPY_BACKUPS_TASKS
 from druid.api.store import StoreSpec
@@ -81,10 +82,11 @@ def desired_status(task: Obj, job: Obj | None, error: str | None) -> dict[str, A
 
 
 class CopyBackupsReconciler:
-    def __init__(self, kube: Kube, jobs: JobStore, images: Images) -> None:
+    def __init__(self, kube: Kube, jobs: JobStore, images: Images, admission: AdmissionPolicy | None = None) -> None:
         self.kube = kube
         self.jobs = CachedReader(kube, JOBS, jobs)
         self.images = images
+        self.admission = admission or AdmissionPolicy()  # the Local stores' host directories
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
@@ -153,6 +155,14 @@ class CopyBackupsReconciler:
         builder.store_provider(task.spec.target_store)
         source = await self._host_path(key, task.spec.source_store, builder.SOURCE_PREFIX)
         target = await self._host_path(key, task.spec.target_store, "")
+        spec = obj.get("spec") or {}
+        forbidden = [
+            problem
+            for field, path in (("spec.sourceStore", source), ("spec.targetStore", target))
+            if (problem := admission.store_violation(self.admission, field, spec.get(field.split(".")[1]), path))
+        ]
+        if forbidden:
+            raise builder.JobBuildError("druid's admission policy forbids: " + "; ".join(forbidden))
         job = builder.build_job(task, self.images, source_host_path=source, target_host_path=target)
         log.info("creating job", job=job["metadata"]["name"])
         try:

@@ -42,7 +42,7 @@ def make_copy_backups_controller(
     workers = config.controllers.etcd_copy_backups_task.concurrent_syncs
     controller = Controller(
         CONTROLLER_NAME,
-        CopyBackupsReconciler(kube, jobs.store, images),
+        CopyBackupsReconciler(kube, jobs.store, images, config.admission_policy()),
         informers,
         workers=workers or DEFAULT_ETCD_COPY_BACKUPS_TASK_CONCURRENT_SYNCS,
         registry=registry,
