@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from druid.api import constants as c
+from druid.backuprestore import BackupRestoreClient
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
 from druid.controllers.etcd.operation import StatusWriter
@@ -19,6 +20,18 @@ from druid.runtime.objects import Obj, ResourceRef
 CONTROLLER_NAME = "etcd-controller"
 SYNC_RETRY_INTERVAL = 10.0  # upstream syncRetryInterval: waits inside a spec reconcile (TLS roll-out, pre-sync)
 DELETE_RETRY_INTERVAL = 5.0  # upstream: objects still present after trigger-delete
+
+
+@dataclass
+class RollMemory:
+    """What ordered member updates remember between reconciles (``memberupdate.py``), per Etcd UID."""
+
+    deleted: dict[str, set[str]] = field(default_factory=dict)  # UIDs of pods druid deleted, not yet gone
+    snapshots: dict[str, str] = field(default_factory=dict)  # updateRevision whose pre-roll snapshot was taken
+
+    def forget(self, etcd_uid: str) -> None:
+        self.deleted.pop(etcd_uid, None)
+        self.snapshots.pop(etcd_uid, None)
 
 
 @dataclass
@@ -35,6 +48,9 @@ class Deps:
     delete_retry_interval: float = DELETE_RETRY_INTERVAL
     field_manager: str = FIELD_MANAGER
     memo: ApplyMemo = field(default_factory=ApplyMemo)
+    # etcd-backup-restore's HTTP API and etcd's JSON gateway (ordered member updates)
+    backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
+    rolls: RollMemory = field(default_factory=RollMemory)
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from druid.backuprestore import BackupRestoreClient
 from druid.components.base import BuildOptions
 from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
@@ -40,6 +41,7 @@ def make_etcd_controller(
     sync_retry_interval: float = SYNC_RETRY_INTERVAL,
     delete_retry_interval: float = DELETE_RETRY_INTERVAL,
     namespace: str | None = None,
+    backup_restore: BackupRestoreClient | None = None,
 ) -> Controller:
     """The Etcd controller on ``informers`` (not started; ``Controller.start()`` runs its workers).
 
@@ -61,6 +63,7 @@ def make_etcd_controller(
         auto_reconcile=cfg.enable_etcd_spec_auto_reconcile,
         sync_retry_interval=sync_retry_interval,
         delete_retry_interval=delete_retry_interval,
+        backup_restore=backup_restore or BackupRestoreClient(),
     )
     controller = Controller(
         CONTROLLER_NAME,
@@ -98,8 +101,15 @@ def add_etcd_controller(
     manager: Manager, config: OperatorConfiguration, *, build_options: BuildOptions | None = None
 ) -> Controller:
     """Build the Etcd controller on the manager's informers and add it to the manager."""
+    client = BackupRestoreClient()  # ordered member updates: pre-roll snapshots, etcd's JSON gateway
     controller = make_etcd_controller(
-        manager.kube, manager.informers, config, build_options=build_options, registry=manager.registry
+        manager.kube,
+        manager.informers,
+        config,
+        build_options=build_options,
+        registry=manager.registry,
+        backup_restore=client,
     )
     manager.add(controller)
+    manager.add_leader_task(client.hold_open)
     return controller
