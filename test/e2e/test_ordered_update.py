@@ -84,7 +84,10 @@ def uids(pods: list[dict[str, Any]]) -> dict[str, str]:
 
 async def three_members(rkube: Kube, real_cluster: RealCluster, ns: str) -> Etcdctl:
     await rkube.create(ETCDS, etcd_manifest(NAME, ns, 3))
-    await wait_etcd(rkube, ns, NAME, timeout=480)
+    # AllMembersUpdated too: the StatefulSet's template can change once after creation, which with the gate on
+    # is itself an ordered roll; the scenario starts from a settled cluster.
+    want = {c.CONDITION_READY: "True", c.CONDITION_ALL_MEMBERS_READY: "True", c.CONDITION_ALL_MEMBERS_UPDATED: "True"}
+    await wait_etcd(rkube, ns, NAME, timeout=600, **want)
     ctl = await etcdctl_for(rkube, real_cluster.binaries.etcdctl, ns, NAME)
     await until(lambda: ctl.put("/e2e/before", "1"), timeout=30, what="a write before the roll")
     return ctl
