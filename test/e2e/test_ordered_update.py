@@ -122,11 +122,17 @@ def leader_name(ctl: Etcdctl) -> str | None:
     return None
 
 
-async def roll(rkube: Kube, ns: str, before: dict[str, str], timeout: float) -> list[str]:
-    """Apply a pod-template change with the reconcile annotation; wait until every pod was replaced, runs the
-    update revision and the Etcd is Ready again; the pods in the order they were replaced."""
+async def change_template(rkube: Kube, ns: str) -> None:
+    """A pod-template change (a pod annotation), applied with the reconcile annotation."""
     await annotate_reconcile(rkube, ns, NAME, spec={"annotations": {"e2e.druid/roll": str(time.time())}})
-    replaced: list[str] = []
+
+
+async def wait_rolled(
+    rkube: Kube, ns: str, before: dict[str, str], timeout: float, replaced: list[str] | None = None
+) -> list[str]:
+    """Wait until every pod was replaced, runs the update revision and the Etcd is Ready again; the pods in the
+    order they were replaced (continuing ``replaced``)."""
+    replaced = [] if replaced is None else replaced
 
     async def rolled() -> bool:
         pods = await member_pods(rkube, ns, NAME)
@@ -165,7 +171,8 @@ async def one_frozen_roll(
     probe.thread.start()
     clock = Stopwatch()
     try:
-        order = await roll(rkube, ns, before, timeout=900)
+        await change_template(rkube, ns)
+        order = await wait_rolled(rkube, ns, before, timeout=900)
         took = clock()
     finally:
         probe.stop.set()
@@ -221,7 +228,7 @@ async def test_gate_off_baseline_statefulset_rolling_update_with_a_frozen_member
     clock = Stopwatch()
     replaced: list[str] = []
     try:
-        await annotate_reconcile(rkube, ns, NAME, spec={"annotations": {"e2e.druid/roll": str(time.time())}})
+        await change_template(rkube, ns)
         deadline = time.monotonic() + BASELINE_WINDOW
 
         async def rolled_or_window_over() -> bool:
@@ -239,12 +246,12 @@ async def test_gate_off_baseline_statefulset_rolling_update_with_a_frozen_member
             except RuntimeError:
                 pass
         frozen.clear()
-        order = await roll(rkube, ns, before, timeout=900)
+        order = await wait_rolled(rkube, ns, before, timeout=900, replaced=replaced)
         took = clock()
     finally:
         probe.stop.set()
         await asyncio.to_thread(probe.thread.join, 10)
-    figures["RollingUpdate (gate off), 1 of 3 frozen: replaced while frozen, final order, leader before"] = (
+    figures["RollingUpdate (gate off), 1 of 3 frozen: replaced while frozen, whole order, leader before"] = (
         f"{while_frozen}, {order}, {leader}"
     )
     figures["RollingUpdate (gate off): template change -> all updated + Ready, s (incl. thaw)"] = took
@@ -277,7 +284,7 @@ async def test_gate_on_two_frozen_no_pod_is_deleted_and_status_says_why(
     await freeze_member(real_cluster, rkube, ns, 1, frozen)
     before = uids(await member_pods(rkube, ns, NAME))
     clock = Stopwatch()
-    await annotate_reconcile(rkube, ns, NAME, spec={"annotations": {"e2e.druid/roll": str(time.time())}})
+    await change_template(rkube, ns)
 
     async def says_why() -> dict[str, Any] | None:
         etcd = await rkube.get(ETCDS, NAME, ns)
