@@ -160,15 +160,23 @@ async def events(rkube: Kube, ns: str, reason: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda e: e.get("firstTimestamp") or "")
 
 
-async def one_frozen_roll(
+async def member_0_frozen_with_probe(
     real_cluster: RealCluster, rkube: Kube, ns: str, frozen: list[list[str]]
-) -> tuple[list[str], str | None, WriteProbe, float]:
+) -> tuple[str | None, dict[str, str], WriteProbe]:
+    """Three settled members, member 0 frozen, a write probe started: the leader, the pod UIDs, the probe."""
     ctl = await three_members(rkube, real_cluster, ns)
     await freeze_member(real_cluster, rkube, ns, 0, frozen)
     leader = await asyncio.to_thread(leader_name, ctl)
     before = uids(await member_pods(rkube, ns, NAME))
     probe = WriteProbe(ctl)
     probe.thread.start()
+    return leader, before, probe
+
+
+async def one_frozen_roll(
+    real_cluster: RealCluster, rkube: Kube, ns: str, frozen: list[list[str]]
+) -> tuple[list[str], str | None, WriteProbe, float]:
+    leader, before, probe = await member_0_frozen_with_probe(real_cluster, rkube, ns, frozen)
     clock = Stopwatch()
     try:
         await change_template(rkube, ns)
@@ -219,12 +227,7 @@ async def test_gate_off_baseline_statefulset_rolling_update_with_a_frozen_member
     a frozen member is observed, not assumed: for up to BASELINE_WINDOW seconds the roll may proceed; then
     member 0 is thawed (if its pod still exists) and the roll must finish."""
     await asyncio.to_thread(gate, False)
-    ctl = await three_members(rkube, real_cluster, ns)
-    await freeze_member(real_cluster, rkube, ns, 0, frozen)
-    leader = await asyncio.to_thread(leader_name, ctl)
-    before = uids(await member_pods(rkube, ns, NAME))
-    probe = WriteProbe(ctl)
-    probe.thread.start()
+    leader, before, probe = await member_0_frozen_with_probe(real_cluster, rkube, ns, frozen)
     clock = Stopwatch()
     replaced: list[str] = []
     try:
