@@ -125,13 +125,29 @@ class BackupRestoreClient:
         return self._session
 
     async def request(
-        self, method: str, url: str, *, tls: ssl.SSLContext | None, timeout: float, read_body: bool = False
+        self,
+        method: str,
+        url: str,
+        *,
+        tls: ssl.SSLContext | None,
+        timeout: float,
+        read_body: bool = False,
+        json: Any = None,
+        server_hostname: str | None = None,
     ) -> Response:
-        """One request with a total ``timeout`` (seconds); raises :class:`BackupRestoreError` without an answer."""
+        """One request with a total ``timeout`` (seconds); raises :class:`BackupRestoreError` without an answer.
+
+        ``json``: a JSON body; ``server_hostname``: the name TLS verifies when the URL's host is an address
+        (the etcd JSON gateway of one member, :mod:`druid.etcdgateway`, shares this session)."""
         session = self._open()
         try:
             response = await session.request(
-                method, url, ssl=tls if tls is not None else True, timeout=aiohttp.ClientTimeout(total=timeout)
+                method,
+                url,
+                ssl=tls if tls is not None else True,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                json=json,
+                server_hostname=server_hostname,
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             detail = str(e) or type(e).__name__

@@ -158,10 +158,11 @@ RBAC_AFTER = """\
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
-# Observed only: etcd pods, their volume claims; referenced secrets get a finalizer.
+# Etcd pods: observed; deleted one at a time by ordered member updates (OrderedMemberUpdate gate).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]   # get: Role
+  verbs: [get, list, watch, delete]   # get: Role
+# Observed only: their volume claims; referenced secrets get a finalizer.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [list, watch]

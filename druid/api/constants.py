@@ -68,6 +68,7 @@ CONDITION_DATA_VOLUMES_READY = "DataVolumesReady"
 CONDITION_CLUSTER_ID_MISMATCH = "ClusterIDMismatch"
 CONDITION_BOOTSTRAPPED_WITH_EXISTING_CLUSTER = "BootstrappedWithExistingCluster"
 CONDITION_LAST_SNAPSHOT_COMPACTION_SUCCEEDED = "LastSnapshotCompactionSucceeded"
+CONDITION_MEMBER_UPDATE = "MemberUpdate"  # druid's own (OrderedMemberUpdate gate)
 
 # EtcdCopyBackupsTask condition types
 CONDITION_SUCCEEDED = "Succeeded"

@@ -78,6 +78,15 @@ def _advertise_urls(etcd: Etcd, scheme: str, port: int, *, peer: bool) -> dict[s
     return urls
 
 
+def grpc_gateway_enabled(etcd: Etcd, opts: BuildOptions) -> bool:
+    """``spec.etcd.enableGRPCGateway`` when set; else on with druid's ``OrderedMemberUpdate`` gate (druid moves
+    leadership through etcd's JSON gateway) and upstream's default (off) without it."""
+    explicit = etcd.spec.etcd.enable_grpc_gateway
+    if explicit is None and opts.feature(features.ORDERED_MEMBER_UPDATE):
+        return True
+    return defaults.enable_grpc_gateway(etcd.spec.etcd)
+
+
 def etcd_config(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
     """The etcd configuration as a JSON-like dict (upstream's ``etcdConfig`` after JSON encoding)."""
     config = etcd.spec.etcd
@@ -90,7 +99,7 @@ def etcd_config(etcd: Etcd, opts: BuildOptions) -> dict[str, Any]:
         "data-dir": DATA_DIR,
         "metrics": defaults.metrics(config),
         "snapshot-count": defaults.snapshot_count(config),
-        "enable-grpc-gateway": defaults.enable_grpc_gateway(config),
+        "enable-grpc-gateway": grpc_gateway_enabled(etcd, opts),
         "quota-backend-bytes": defaults.quota_bytes(config),
         "initial-cluster-token": "etcd-cluster",
         "initial-cluster-state": "new",

@@ -18,6 +18,9 @@ For a TLS-only patch upstream leaves the immutable fields alone: drop ``IMMUTABL
 built spec. Images: ``spec.etcd.image``/``spec.backup.image`` if set, else ``opts.images``
 (``options.build_options`` lets the UpgradeEtcdVersion gate select the ``-next`` images). ``build`` raises
 ``ValueError`` for an unsupported store provider or ECS without ``secretRef``.
+
+``updateStrategy`` is upstream's ``RollingUpdate``; with druid's ``OrderedMemberUpdate`` gate it is ``OnDelete``
+and the Etcd controller replaces out-of-date pods itself (``controllers/etcd/memberupdate.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from druid.components import configmap
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildInputs, BuildOptions, Component, ErrorCodes, metadata, obj
 from druid.components.statefulset_args import backup_restore_args, etcd_args
+from druid.config import features
 from druid.config.images import backup_restore_image, etcd_image
 from druid.runtime.objects import STATEFULSETS, Obj
 
@@ -236,7 +240,7 @@ def build(
         "template": {"metadata": template_meta, "spec": _pod_spec(etcd, opts, backup_host_path)},
         "volumeClaimTemplates": [_volume_claim_template(etcd)],
         "podManagementPolicy": "Parallel",
-        "updateStrategy": {"type": "RollingUpdate"},
+        "updateStrategy": {"type": "OnDelete" if opts.feature(features.ORDERED_MEMBER_UPDATE) else "RollingUpdate"},
     }
     if runtime:
         spec["serviceName"] = names.peer_service_name(etcd.name)

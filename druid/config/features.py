@@ -1,7 +1,9 @@
 """Feature gates (etcd-druid api/config/v1alpha1/features.go).
 
 Known gates: ``UseEtcdWrapper`` (GA, locked to true: setting it false is an error; consulted nowhere)
-and ``UpgradeEtcdVersion`` (alpha, default false). Unknown gates are an error.
+and ``UpgradeEtcdVersion`` (alpha, default false), and one of druid's own: ``OrderedMemberUpdate`` (alpha,
+default false; the StatefulSet uses ``OnDelete`` and druid replaces out-of-date members itself, quorum-aware,
+see docs/member-updates.md). Unknown gates are an error.
 
 :func:`is_enabled` answers like upstream's ``IsEnabled``: only an explicitly set value counts, so an
 unset gate is disabled even when its default is true. Every reader of a gate goes through it. This module is
@@ -16,6 +18,7 @@ from typing import Literal
 
 USE_ETCD_WRAPPER = "UseEtcdWrapper"
 UPGRADE_ETCD_VERSION = "UpgradeEtcdVersion"
+ORDERED_MEMBER_UPDATE = "OrderedMemberUpdate"  # druid's own, not etcd-druid's
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ GA = FeatureSpec("ga", default=True, locked=True)
 KNOWN: dict[str, FeatureSpec] = {
     USE_ETCD_WRAPPER: GA,
     UPGRADE_ETCD_VERSION: ALPHA,
+    ORDERED_MEMBER_UPDATE: ALPHA,
 }
 
 

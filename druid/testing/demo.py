@@ -5,7 +5,8 @@ containerd, kubelet, kube-proxy, CoreDNS, locally built images), installs druid'
 ``druid run`` with an image vector pointing at the local images, applies a sample Etcd, waits until druid
 reports it Ready — because the real backup-restore sidecar renews the member leases and etcd's pods are
 Ready — then writes a key through the client Service with ``etcdctl`` and reads it back, and prints how to
-do that yourself and how to ask ``druid status``. Runs until Ctrl-C (or ``--exit-after`` seconds), then tears
+do that yourself and how to ask ``druid status``. druid runs with its ``OrderedMemberUpdate`` gate on
+(docs/member-updates.md). Runs until Ctrl-C (or ``--exit-after`` seconds), then tears
 everything down and puts the host back.
 
 Where the machine cannot run a node (not root, no overlayfs or netfilter, missing packages) it says why and
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from druid.api import constants as c
+from druid.config import features
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import SECRETS
@@ -39,7 +41,7 @@ from druid.testing.etcdctl import ClientTLS
 from druid.testing.etcds import condition
 from druid.testing.kube import make_api_client
 from druid.testing.node import node_unsupported
-from druid.testing.realcluster import RealCluster
+from druid.testing.realcluster import RealCluster, operator_config
 from druid.testing.realetcd import etcdctl_for, until, wait_etcd
 from druid.testing.samples import tls_secrets
 from druid.testing.sidecar import LeaseRenewer
@@ -209,7 +211,8 @@ def main_real(args: argparse.Namespace) -> int:
             flush=True,
         )
         return 2
-    cluster = RealCluster()
+    # Real pods: druid orders member updates itself (docs/member-updates.md).
+    cluster = RealCluster(config=operator_config(feature_gates={features.ORDERED_MEMBER_UPDATE: True}))
     try:
         t0 = time.monotonic()
         cluster.start()

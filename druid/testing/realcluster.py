@@ -40,10 +40,11 @@ def operator_config(
     not_ready_threshold: str = "15s",
     events_threshold: int = 1_000_000,
     metrics_port: int = 0,
+    feature_gates: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
     """druid's configuration for a real cluster: every controller on, short status periods and thresholds
     (backup-restore renews member leases every 10 s, so the unknown threshold stays above that)."""
-    return {
+    out: dict[str, Any] = {
         "apiVersion": "config.druid.gardener.cloud/v1alpha1",
         "kind": "OperatorConfiguration",
         "leaderElection": {"enabled": False},
@@ -60,6 +61,9 @@ def operator_config(
         },
         "logging": {"logLevel": "info", "logFormat": "json"},
     }
+    if feature_gates:
+        out["featureGates"] = dict(feature_gates)
+    return out
 
 
 def cluster_dns(resolv_conf: Path, argv: list[str]) -> list[str]:
@@ -132,6 +136,14 @@ class RealCluster:
         self.druid = Process("druid", cluster_dns(d / "druid-resolv.conf", argv), d / "logs" / "druid.log", env=env)
         self.druid.start()
         wait_until(self._druid_ready, 60, "druid /readyz")
+
+    def restart_druid(self, config: dict[str, Any]) -> None:
+        """Stop ``druid run`` and start it again with ``config`` (e.g. other feature gates)."""
+        if self.druid is not None:
+            self.druid.stop(timeout=30)
+            self.druid = None
+        self.config = config
+        self.start_druid()
 
     def _druid_ready(self) -> bool:
         if self.druid is not None and not self.druid.alive():

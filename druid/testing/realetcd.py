@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from druid.api import names
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj
-from druid.testing.etcdctl import ClientTLS, Etcdctl
+from druid.testing.etcdctl import ClientTLS, Etcdctl, EtcdctlError
 from druid.testing.etcds import condition, etcd_manifest
 from druid.testing.realcluster import LocalStore, RealCluster
 from druid.testing.wait import eventually
@@ -196,3 +197,29 @@ async def assert_keys(ctl: Etcdctl, n: int, prefix: str = "/e2e/k", timeout: flo
     await until(lambda: ctl.get(last) == f"v{n - 1}", timeout=timeout, what=f"{last} through {ctl.endpoints}")
     missing = [i for i in range(n) if ctl.get(f"{prefix}{i}") != f"v{i}"]
     assert not missing, f"keys missing or wrong through {ctl.endpoints}: {missing}"
+
+
+class WriteProbe:
+    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write."""
+
+    def __init__(self, ctl: Etcdctl) -> None:
+        self.ctl = Etcdctl(ctl.binary, ctl.endpoints, ctl.tls, timeout=3)
+        self.stop = threading.Event()
+        self.writes = 0
+        self.failures = 0
+        self.longest_gap = 0.0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        last_ok = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.ctl.put("/e2e/probe", str(self.writes))
+                now = time.monotonic()
+                self.longest_gap = max(self.longest_gap, now - last_ok)
+                last_ok = now
+                self.writes += 1
+            except EtcdctlError:
+                self.failures += 1
+            self.stop.wait(0.2)
+        self.longest_gap = max(self.longest_gap, time.monotonic() - last_ok)

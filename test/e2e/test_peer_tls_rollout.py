@@ -5,8 +5,6 @@ condition never turns False."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 import pytest
 
@@ -14,42 +12,15 @@ from druid.api import constants as c
 from druid.api.resources import ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.objects import SECRETS
-from druid.testing.etcdctl import Etcdctl, EtcdctlError
 from druid.testing.etcds import etcd_manifest, tls
 from druid.testing.realcluster import RealCluster
-from druid.testing.realetcd import Stopwatch, conditions, etcdctl_for, until, wait_etcd
+from druid.testing.realetcd import Stopwatch, WriteProbe, conditions, etcdctl_for, until, wait_etcd
 from druid.testing.samples import tls_secrets
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.e2e
 
 NAME = "etcd-peer"
-
-
-class WriteProbe:
-    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write."""
-
-    def __init__(self, ctl: Etcdctl) -> None:
-        self.ctl = Etcdctl(ctl.binary, ctl.endpoints, ctl.tls, timeout=3)
-        self.stop = threading.Event()
-        self.writes = 0
-        self.failures = 0
-        self.longest_gap = 0.0
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        last_ok = time.monotonic()
-        while not self.stop.is_set():
-            try:
-                self.ctl.put("/e2e/probe", str(self.writes))
-                now = time.monotonic()
-                self.longest_gap = max(self.longest_gap, now - last_ok)
-                last_ok = now
-                self.writes += 1
-            except EtcdctlError:
-                self.failures += 1
-            self.stop.wait(0.2)
-        self.longest_gap = max(self.longest_gap, time.monotonic() - last_ok)
 
 
 async def test_enabling_peer_tls_rolls_members_without_losing_quorum(

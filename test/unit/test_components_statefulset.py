@@ -797,3 +797,16 @@ def test_component_takes_the_checksum_from_the_configmap_built_before_it() -> No
         etcd, OPTS, configmap_checksum=configmap.checksum(cm[0]), backup_host_path="/srv/b"
     )
     assert statefulset.COMPONENT.build(etcd, OPTS, BuildInputs()) == statefulset.build(etcd, OPTS)
+
+
+def test_d28_ordered_member_update_gate_makes_the_statefulset_ondelete_and_turns_the_gateway_on() -> None:
+    """Off (the default) the StatefulSet and the etcd configuration stay etcd-druid's; on, the StatefulSet is
+    OnDelete and etcd's JSON gateway is on unless the Etcd says otherwise (docs/member-updates.md)."""
+    gated = BuildOptions(images=OPTS.images, feature_gates={"OrderedMemberUpdate": True})
+    etcd = make_etcd(3)
+    assert build(etcd)["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+    assert build(etcd, gated)["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    assert configmap.etcd_config(etcd, OPTS)["enable-grpc-gateway"] is False
+    assert configmap.etcd_config(etcd, gated)["enable-grpc-gateway"] is True
+    explicit = make_etcd(3, etcd={"enableGRPCGateway": False})
+    assert configmap.etcd_config(explicit, gated)["enable-grpc-gateway"] is False

@@ -44,13 +44,14 @@ def slim_secret(secret: Obj) -> Obj:
 
 
 def slim_pod(pod: Obj) -> Obj:
-    """Metadata, phase and conditions: enough for member status (ContainersReady) and orphan detection."""
+    """Metadata, phase, conditions and IP: enough for member status (ContainersReady), orphan detection and
+    reaching a member (ordered member updates)."""
     status = pod.get("status") or {}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _slim_meta(pod),
-        "status": {k: status[k] for k in ("phase", "conditions") if k in status},
+        "status": {k: status[k] for k in ("phase", "conditions", "podIP") if k in status},
     }
 
 

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.api.admission import AdmissionPolicy
+from druid.backuprestore import BackupRestoreClient
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER, ApplyMemo, EtcdRef, ObjectCache, SyncContext
 from druid.config.operator import DEFAULT_TAKE_OVER_FIELD_MANAGERS
@@ -24,6 +25,18 @@ from druid.runtime.objects import Obj, ResourceRef
 CONTROLLER_NAME = "etcd-controller"
 SYNC_RETRY_INTERVAL = 10.0  # upstream syncRetryInterval: waits inside a spec reconcile (TLS roll-out, pre-sync)
 DELETE_RETRY_INTERVAL = 5.0  # upstream: objects still present after trigger-delete
+
+
+@dataclass
+class RollMemory:
+    """What ordered member updates remember between reconciles (``memberupdate.py``), per Etcd UID."""
+
+    deleted: dict[str, set[str]] = field(default_factory=dict)  # UIDs of pods druid deleted, not yet gone
+    snapshots: dict[str, str] = field(default_factory=dict)  # updateRevision whose pre-roll snapshot was taken
+
+    def forget(self, etcd_uid: str) -> None:
+        self.deleted.pop(etcd_uid, None)
+        self.snapshots.pop(etcd_uid, None)
 
 
 @dataclass
@@ -43,6 +56,9 @@ class Deps:
     memo: ApplyMemo = field(default_factory=ApplyMemo)
     take_over: tuple[str, ...] = DEFAULT_TAKE_OVER_FIELD_MANAGERS  # field managers whose Update ownership is taken
     registry: CollectorRegistry | None = None  # metrics (None: the process registry)
+    # etcd-backup-restore's HTTP API and etcd's JSON gateway (ordered member updates)
+    backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
+    rolls: RollMemory = field(default_factory=RollMemory)
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 

@@ -18,6 +18,7 @@ or one that is reconciled while already in sync, does not get a status write per
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,15 +107,16 @@ class StatusWriter:
         meta = self.etcd["metadata"]
         return meta["name"], meta["namespace"]
 
-    async def patch_status(self, patch: dict[str, Any]) -> None:
-        """Apply the merge patch ``patch`` to the live ``/status`` (owned condition types only)."""
+    async def patch_status(self, patch: dict[str, Any], owned: Collection[str] = MANAGED_TYPES) -> None:
+        """Apply the merge patch ``patch`` to the live ``/status``; of ``conditions`` only the ``owned`` types
+        (default: the status reconcile's) are replaced."""
 
         def desired(etcd: Obj) -> dict[str, Any]:
             live = etcd.get("status") or {}
             out: dict[str, Any] = apply_merge_patch(live, patch)
             if "conditions" in patch:
                 mine = patch["conditions"] or ()
-                out["conditions"] = merge_conditions(live.get("conditions"), MANAGED_TYPES, mine, sort=True)
+                out["conditions"] = merge_conditions(live.get("conditions"), owned, mine, sort=True)
                 if not out["conditions"]:
                     del out["conditions"]
             return out

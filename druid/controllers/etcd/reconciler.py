@@ -7,7 +7,9 @@
    reconcile did not finish (lastOperation Reconcile in Processing/Error/Requeue — so a requeued or failed
    spec reconcile always completes, even when its trigger is gone).
 3. Spec reconcile (``spec.py``); its outcome is kept.
-4. Status reconcile (``observe.py``) every time, unless runtime component creation is disabled.
+4. Status reconcile (``observe.py``) every time, unless runtime component creation is disabled; then, with
+   druid's ``OrderedMemberUpdate`` gate, one step of a druid-ordered member update (``memberupdate.py``),
+   whose requeue interval wins while a roll is under way.
 5. A spec reconcile that failed or has to wait decides the result (errors: rate-limited retry, capped at
    ``etcdStatusSyncPeriod``; waits: the sync retry interval); ``observedGeneration`` and the operation
    annotation stay as they are.
@@ -31,6 +33,7 @@ from druid.api.etcd import Etcd
 from druid.components.errors import OPERATION_SYNC, DruidError
 from druid.controllers.etcd import delete
 from druid.controllers.etcd.context import Deps, Run
+from druid.controllers.etcd.memberupdate import reconcile_member_update
 from druid.controllers.etcd.observe import reconcile_status
 from druid.controllers.etcd.operation import ERR_INVALID_SPEC, StepResult
 from druid.controllers.etcd.spec import reconcile_spec
@@ -94,16 +97,21 @@ class EtcdReconciler:
                 return Action.requeue(self.deps.status_sync_period)
             spec_result = await reconcile_spec(run, etcd)
 
+        roll: float | None = None
         if facts.runtime_components_enabled(run.etcd):
             await reconcile_status(run)
+            roll = await reconcile_member_update(run)
 
         if spec_result is not None and spec_result.needs_requeue:
-            return action_for(spec_result)
+            action = action_for(spec_result)
+            if roll is not None and not spec_result.error:
+                return Action.requeue(min(roll, spec_result.requeue_after or roll))
+            return action
         if spec_reconciled:
             incomplete = await self.complete_reconcile(run)
             if incomplete is not None:
                 return action_for(incomplete)
-        return Action.requeue(self.deps.status_sync_period)
+        return Action.requeue(self.deps.status_sync_period if roll is None else roll)
 
     async def should_reconcile_spec(self, obj: Obj) -> bool:
         if facts.spec_reconcile_suspended(obj):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from druid.backuprestore import BackupRestoreClient
 from druid.components.base import BuildOptions
 from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
@@ -41,6 +42,7 @@ def make_etcd_controller(
     sync_retry_interval: float = SYNC_RETRY_INTERVAL,
     delete_retry_interval: float = DELETE_RETRY_INTERVAL,
     namespace: str | None = None,
+    backup_restore: BackupRestoreClient | None = None,
 ) -> Controller:
     """The Etcd controller on ``informers`` (not started; ``Controller.start()`` runs its workers).
 
@@ -65,6 +67,7 @@ def make_etcd_controller(
         admission=config.admission_policy(),
         take_over=cfg.take_over,
         registry=registry,
+        backup_restore=backup_restore or BackupRestoreClient(),
     )
     drift_counter(registry)
     controller = Controller(
@@ -103,8 +106,15 @@ def add_etcd_controller(
     manager: Manager, config: OperatorConfiguration, *, build_options: BuildOptions | None = None
 ) -> Controller:
     """Build the Etcd controller on the manager's informers and add it to the manager."""
+    client = BackupRestoreClient()  # ordered member updates: pre-roll snapshots, etcd's JSON gateway
     controller = make_etcd_controller(
-        manager.kube, manager.informers, config, build_options=build_options, registry=manager.registry
+        manager.kube,
+        manager.informers,
+        config,
+        build_options=build_options,
+        registry=manager.registry,
+        backup_restore=client,
     )
     manager.add(controller)
+    manager.add_leader_task(client.hold_open)
     return controller

@@ -1,0 +1,126 @@
+"""Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
+
+Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) for two calls only:
+
+- ``POST /v3/maintenance/status`` ``{}``: the member's view, whose ``leader`` field is the leader's member ID;
+- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader.
+
+IDs travel as decimal strings (the gateway's encoding of uint64); member leases hold them in hex.
+
+Contract:
+
+- **Address.** A member is reached at its pod IP on the client port (``spec.etcd.clientPort``, default 2379);
+  no DNS is needed. With client TLS (``spec.etcd.clientUrlTls``) the scheme is https, the server is verified
+  against the CA of ``tlsCASecretRef`` (key ``dataKey``, default ``ca.crt``) under the name
+  ``<pod>.<etcd>-peer.<ns>.svc`` (the member's advertised client host, which the server certificate names), and
+  druid presents the client certificate of ``clientTLSSecretRef`` (``tls.crt``/``tls.key``), since etcd
+  requires client certificates whenever client TLS is on.
+- **Session.** Requests go through the shared :class:`~druid.backuprestore.BackupRestoreClient` session.
+- **Errors.** :class:`GatewayError` for a non-200 answer or an answer that is not what etcd sends; no answer at
+  all raises :class:`~druid.backuprestore.BackupRestoreError` (status 0).
+- The gateway must be enabled in the member's configuration (``enable-grpc-gateway``); druid turns it on with
+  the ``OrderedMemberUpdate`` gate unless ``spec.etcd.enableGRPCGateway`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from druid.api import defaults, names
+from druid.api.etcd import Etcd
+from druid.backuprestore import BackupRestoreClient, ca_context
+from druid.runtime.client import Kube
+from druid.runtime.objects import SECRETS
+
+TIMEOUT = 5.0
+
+
+class GatewayError(Exception):
+    """etcd's JSON gateway answered, but not with success."""
+
+
+@dataclass(frozen=True)
+class MemberAddress:
+    url: str  # scheme://podIP:clientPort
+    server_hostname: str | None  # TLS name to verify (None without TLS)
+
+
+def member_address(etcd: Etcd, pod: str, pod_ip: str) -> MemberAddress:
+    tls = etcd.spec.etcd.client_url_tls is not None
+    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+    url = f"{'https' if tls else 'http'}://{host}:{defaults.client_port(etcd.spec.etcd)}"
+    server = f"{pod}.{names.peer_service_name(etcd.name)}.{etcd.namespace}.svc" if tls else None
+    return MemberAddress(url, server)
+
+
+async def tls_context(kube: Kube, etcd: Etcd) -> ssl.SSLContext | None:
+    """Client TLS for the members' client port (see the module docstring); None without client TLS."""
+    tls = etcd.spec.etcd.client_url_tls
+    if tls is None:
+        return None
+    ns = etcd.namespace
+    ca_name = tls.tls_ca_secret_ref.name or ""
+    context = ca_context(await kube.get(SECRETS, ca_name, ns), defaults.ca_data_key(tls), f"{ns}/{ca_name}")
+    if tls.client_tls_secret_ref is not None:
+        client_name = tls.client_tls_secret_ref.name or ""
+        data = (await kube.get(SECRETS, client_name, ns)).get("data") or {}
+        try:
+            cert, key = (base64.b64decode(data[k]) for k in ("tls.crt", "tls.key"))
+        except KeyError as e:
+            raise GatewayError(f"client TLS secret {ns}/{client_name} has no {e.args[0]}") from None
+        _load_chain(context, cert, key)
+    return context
+
+
+def _load_chain(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """``load_cert_chain`` reads files only: write both to a private temporary directory, load, remove."""
+    with tempfile.TemporaryDirectory(prefix="druid-etcd-client-") as d:
+        paths = []
+        for name, data in (("tls.crt", cert), ("tls.key", key)):
+            path = os.path.join(d, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            paths.append(path)
+        context.load_cert_chain(paths[0], paths[1])
+
+
+async def _post(
+    client: BackupRestoreClient, member: MemberAddress, path: str, body: dict[str, Any], tls: ssl.SSLContext | None
+) -> dict[str, Any]:
+    url = member.url + path
+    response = await client.request(
+        "POST", url, tls=tls, timeout=TIMEOUT, read_body=True, json=body, server_hostname=member.server_hostname
+    )
+    text = (response.body or b"").decode("utf-8", "replace")
+    if response.status != 200:
+        raise GatewayError(f'POST "{url}": status {response.status}: {text[:200]}')
+    try:
+        out = json.loads(text or "{}")
+    except ValueError:
+        raise GatewayError(f'POST "{url}": not JSON: {text[:200]}') from None
+    if not isinstance(out, dict):
+        raise GatewayError(f'POST "{url}": not a JSON object: {text[:200]}')
+    return out
+
+
+async def leader_id(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> int:
+    """The leader's member ID as ``member`` sees it (0: no leader)."""
+    body = await _post(client, member, "/v3/maintenance/status", {}, tls)
+    try:
+        return int(body.get("leader") or 0)
+    except (TypeError, ValueError):
+        raise GatewayError(f"status of {member.url}: leader {body.get('leader')!r} is not an ID") from None
+
+
+async def move_leader(
+    client: BackupRestoreClient, leader: MemberAddress, target_id: int, tls: ssl.SSLContext | None
+) -> None:
+    """Ask the leader to hand leadership to ``target_id`` (etcd's move-leader; fails when sent to a follower)."""
+    await _post(client, leader, "/v3/maintenance/transfer-leadership", {"targetID": str(target_id)}, tls)
