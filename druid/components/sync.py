@@ -18,6 +18,7 @@ code.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import json
@@ -68,6 +69,8 @@ class ObjectCache(Protocol):
     def get(self, key: ObjectKey) -> Obj | None: ...
 
     def list(self, namespace: str | None = None) -> list[Obj]: ...
+
+    def select(self, namespace: str, labels: Mapping[str, str]) -> builtins.list[Obj]: ...
 
 
 def _digest(obj: Obj) -> str:
@@ -156,12 +159,6 @@ class SyncContext:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
-    """``obj`` carries all of ``labels`` (a matchLabels selector)."""
-    have = (obj.get("metadata") or {}).get("labels") or {}
-    return all(have.get(k) == v for k, v in labels.items())
-
-
 async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[Obj]:
     """Objects of ``component`` controlled by the Etcd, from the cache or (``cached=False``) the API server."""
     res = component.resource
@@ -171,7 +168,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
         labels = component.selector(ref.name)
         if labels is not None:
             if use_cache:
-                items = [o for o in ctx.caches[res].list(ref.namespace) if has_labels(o, labels)]
+                items = ctx.caches[res].select(ref.namespace, labels)
             else:
                 page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
                 items = page.get("items") or []
