@@ -122,7 +122,7 @@ def requests(metrics_port: int) -> Counter[str]:
     with urllib.request.urlopen(f"http://{LOOPBACK}:{metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
     out: Counter[str] = Counter()
-    for m in re.finditer(r'^rest_client_requests_total\{([^}]*)\} (\S+)$', text, re.M):
+    for m in re.finditer(r"^rest_client_requests_total\{([^}]*)\} (\S+)$", text, re.M):
         method = re.search(r'method="([A-Z]+)"', m.group(1))
         if method:
             out[method.group(1)] += int(float(m.group(2)))
