@@ -21,7 +21,6 @@ import asyncio
 import builtins
 import contextlib
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,6 +38,7 @@ from druid.components.errors import (
     OPERATION_TRIGGER_DELETE,
     DruidError,
 )
+from druid.runtime import jsonc
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 
@@ -74,7 +74,7 @@ class ObjectCache(Protocol):
 
 
 def _digest(obj: Obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(jsonc.dumps_sorted(obj)).hexdigest()
 
 
 class ApplyMemo:
