@@ -257,7 +257,7 @@ class Kube:
         accept: str | None = None,
     ) -> aiohttp.ClientResponse:
         cfg = self.api.configuration
-        headers = {"Accept": accept or JSON}
+        headers = {**self.api.default_headers, "Accept": accept or JSON}  # User-Agent, impersonation, ...
         if content_type is not None:
             headers["Content-Type"] = content_type
         params = [
