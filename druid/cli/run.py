@@ -19,6 +19,9 @@ Unlike upstream, druid does not sleep 10 s before registering controllers.
 SIGTERM/SIGINT stop druid in order (``druid.runtime.manager``); if that has not finished within
 ``ManagerOptions.shutdown_deadline`` (35 s, below the Deployment's 40 s grace period) or a second signal
 arrives, druid exits at once with 1 (``druid.runtime.shutdown``).
+
+The operator runs on uvloop's event loop: its TLS transport and scheduling cost a fraction of the standard
+loop's, which is most of what druid spends per API request (see README, Benchmarks).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import sys
 from pathlib import Path
 
 import structlog
+import uvloop
 
 from druid.config import ConfigError, OperatorConfiguration, flags, from_deprecated_flags, read, validate
 from druid.config.servers import metrics_listen
@@ -193,7 +197,8 @@ def main(args: argparse.Namespace) -> int:
         log.warning(note, config=args.config)
     log.info("using operator configuration", source=args.config or "deprecated flags", configuration=cfg.to_dict())
     try:
-        return asyncio.run(run_manager(cfg, args, kubeconfig_source(args.kubeconfig)))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(run_manager(cfg, args, kubeconfig_source(args.kubeconfig)))
     except StartupError as e:
         print(f"druid run: {e}", file=sys.stderr)
         return EXIT_STARTUP

@@ -29,6 +29,7 @@ code.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import datetime as dt
 import hashlib
@@ -51,6 +52,7 @@ from druid.components.errors import (
     DruidError,
 )
 from druid.runtime import managedfields as mf
+from druid.runtime import jsonc
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
@@ -84,9 +86,11 @@ class ObjectCache(Protocol):
 
     def list(self, namespace: str | None = None) -> list[Obj]: ...
 
+    def select(self, namespace: str, labels: Mapping[str, str]) -> builtins.list[Obj]: ...
+
 
 def _digest(obj: Obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(jsonc.dumps_sorted(obj)).hexdigest()
 
 
 class ApplyMemo:
@@ -321,12 +325,6 @@ async def writable(ctx: SyncContext, res: ResourceRef, namespace: str, name: str
 # ---------------------------------------------------------------------------------------------- locating
 
 
-def has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
-    """``obj`` carries all of ``labels`` (a matchLabels selector)."""
-    have = (obj.get("metadata") or {}).get("labels") or {}
-    return all(have.get(k) == v for k, v in labels.items())
-
-
 async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cached: bool = False) -> list[Obj]:
     """Objects of ``component`` controlled by the Etcd, from the cache or (``cached=False``) the API server."""
     res = component.resource
@@ -336,7 +334,7 @@ async def existing(ctx: SyncContext, component: Component, ref: EtcdRef, *, cach
         labels = component.selector(ref.name)
         if labels is not None:
             if use_cache:
-                items = [o for o in ctx.caches[res].list(ref.namespace) if has_labels(o, labels)]
+                items = ctx.caches[res].select(ref.namespace, labels)
             else:
                 page = await ctx.kube.list(res, ref.namespace, label_selector=names.selector_string(labels))
                 items = page.get("items") or []

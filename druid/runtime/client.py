@@ -4,24 +4,30 @@ kubernetes-asyncio handles configuration, TLS, auth and token refresh; druid use
 methods only for typed reads in tests and goes through :class:`Kube` everywhere else, so objects stay
 plain dicts (no model deserialization), content types are always explicit, and errors are classified
 once (:class:`ApiError`).
+
+Requests go straight to an aiohttp session sharing kubernetes-asyncio's connector (its TLS context and
+connection pool) with the configuration's auth applied per request, not through ``ApiClient.call_api``:
+that path walks every body to sanitize it and, with ``trust_env``, looks proxies and netrc up again in a
+thread for every request. Proxies are read from the environment once (``HTTPS_PROXY``/``NO_PROXY``, as
+client-go does); bodies are encoded once, by :mod:`druid.runtime.jsonc`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from kubernetes_asyncio import client, config
 from prometheus_client import CollectorRegistry, Counter
+from yarl import URL
 
-from druid.runtime import metrics, patch
+from druid.runtime import jsonc, metrics, patch
 from druid.runtime.objects import Obj, ResourceRef
 
 DEFAULT_TIMEOUT = 30.0
@@ -105,6 +111,25 @@ async def load_configuration(kubeconfig: str | None = None, context: str | None 
     return cfg
 
 
+def _proxy_for(cfg: client.Configuration) -> tuple[str | None, Any]:
+    """The configured proxy, else the environment's for the API server's URL (read once), else none."""
+    if cfg.proxy:
+        return cfg.proxy, None
+    try:
+        proxy, auth = aiohttp.helpers.get_env_proxy_for_url(URL(cfg.host or ""))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
+
+
+def _client_timeout(timeout: Any) -> aiohttp.ClientTimeout:
+    """A number is a total timeout; a pair is (connect, socket read), for long-lived watches."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return aiohttp.ClientTimeout(connect=connect, sock_connect=connect, sock_read=read)
+    return aiohttp.ClientTimeout(total=timeout)
+
+
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     try:
@@ -116,7 +141,7 @@ def _retry_after(headers: Any) -> float | None:
 async def error_from_response(resp: aiohttp.ClientResponse) -> ApiError:
     text = await resp.text()
     try:
-        body = json.loads(text)
+        body = jsonc.loads(text)
     except ValueError:
         body = {}
     message = body.get("message") if isinstance(body, dict) else None
@@ -177,6 +202,8 @@ class Kube:
         self.limiter = limiter
         self.host = urlsplit(api.configuration.host).netloc
         self._requests = rest_requests(registry)
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: tuple[str | None, Any] = _proxy_for(api.configuration)
 
     @classmethod
     async def connect(
@@ -195,7 +222,20 @@ class Kube:
         )
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
         await self.api.close()
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session every request goes through: kubernetes-asyncio's connector, no per-request env lookups."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=self.api.rest_client.pool_manager.connector,
+                connector_owner=False,
+                trust_env=False,
+                read_bufsize=2**21,  # watch events of large objects exceed aiohttp's default read buffer
+            )
+        return self._session
 
     async def __aenter__(self) -> Kube:
         return self
@@ -216,7 +256,8 @@ class Kube:
         timeout: Any,
         accept: str | None = None,
     ) -> aiohttp.ClientResponse:
-        headers = {"Accept": accept or JSON}
+        cfg = self.api.configuration
+        headers = {**self.api.default_headers, "Accept": accept or JSON}  # User-Agent, impersonation, ...
         if content_type is not None:
             headers["Content-Type"] = content_type
         params = [
@@ -225,15 +266,19 @@ class Kube:
         if self.limiter is not None:
             await self.limiter.acquire()
         try:
-            resp: aiohttp.ClientResponse = await self.api.call_api(
-                path,
+            await self.api.update_params_for_auth(headers, params, ["BearerToken"])
+            url = f"{cfg.host}{path}" + ("?" + urlencode(params) if params else "")
+            proxy, proxy_auth = self._proxy
+            resp = await self.session().request(
                 method,
-                query_params=params,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
+                url,
+                headers=headers,
+                data=None if body is None else jsonc.dumps(body),
+                timeout=_client_timeout(timeout),
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+                proxy_headers=cfg.proxy_headers,
+                server_hostname=cfg.tls_server_name,
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             self._requests.labels("<error>", method, self.host).inc()
@@ -272,7 +317,7 @@ class Kube:
             raise ApiError(0, type(e).__name__, str(e) or type(e).__name__) from e
         finally:
             resp.release()
-        return json.loads(data) if data else None
+        return jsonc.loads(data) if data else None
 
     @asynccontextmanager
     async def stream(

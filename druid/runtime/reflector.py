@@ -23,7 +23,6 @@ which starts with a fresh list.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections import Counter as Tally
 from collections.abc import Callable
@@ -33,7 +32,7 @@ import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from druid.runtime import metrics
+from druid.runtime import jsonc, metrics
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
@@ -295,7 +294,7 @@ class Reflector:
                 return "closed"
             if line.isspace():
                 continue
-            self._apply(json.loads(line))
+            self._apply(jsonc.loads(line))
             if self._watch_events % 64 == 0:
                 await asyncio.sleep(0)  # a burst of buffered lines must not starve the loop
 

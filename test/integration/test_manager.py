@@ -132,7 +132,7 @@ async def test_healthz_fails_when_a_watch_stays_down(plane: ControlPlane, runnin
         await install_crds(api)
     await eventually(status_is(running, "/readyz", 200), timeout=30, what="/readyz 200")
     assert (await running.get("/healthz"))[0] == 200
-    plane.stop_component("kube-apiserver")
+    await asyncio.to_thread(plane.stop_component, "kube-apiserver")  # off the loop: it waits for the exit
     # informer_down_threshold is 2 s here: past it, liveness reports the dead watch.
     await eventually(status_is(running, "/healthz", 500), timeout=30, what="/healthz 500")
     body = (await running.get("/healthz"))[1]
@@ -196,7 +196,7 @@ async def test_outage_process_stays_up_without_spinning_and_resumes(plane: Contr
     r = await start_manager(plane)  # default liveness threshold (300 s): an outage is not a reason to restart
     try:
         await eventually(status_is(r, "/readyz", 200), timeout=30, what="/readyz 200")
-        plane.stop_component("kube-apiserver")
+        await asyncio.to_thread(plane.stop_component, "kube-apiserver")
         cpu0, t0 = time.process_time(), time.monotonic()
         while time.monotonic() - t0 < 30:
             assert not r.task.done(), "manager exited during the outage"

@@ -185,6 +185,32 @@ async def test_b16_b17_last_operation_records_and_dedupe() -> None:
     assert status()["lastOperation"]["description"] == "Etcd cluster has been successfully reconciled"
 
 
+async def test_held_status_patches_are_one_write_and_read_back_before_it() -> None:
+    """Succeeded, status fields and observedGeneration collected by hold() reach the API server as one write."""
+    kube = FakeKube()
+    live = {"lastOperation": {"type": "Reconcile", "state": "Processing"}, "conditions": [{"type": "Other"}]}
+    etcd = kube.add(ETCDS, {"metadata": {"name": "e", "namespace": "ns", "generation": 3}, "status": live})
+    writer = StatusWriter(kube, etcd, "run-1")
+    writer.hold()
+    await writer.record_success(c.OPERATION_TYPE_RECONCILE)
+    await writer.patch_status({"replicas": 3, "conditions": [{"type": "Ready", "status": "True"}]})
+    assert writer.status["lastOperation"]["state"] == "Succeeded" and writer.status["replicas"] == 3
+    await writer.patch_status({"observedGeneration": 3})
+    assert kube.writes() == [], "nothing is written while held"
+    await writer.flush()
+    assert len(kube.writes()) == 1
+    status = (kube.object(ETCDS, "e", "ns") or {})["status"]
+    assert status["lastOperation"]["state"] == "Succeeded"
+    assert (status["replicas"], status["observedGeneration"]) == (3, 3)
+    assert [x["type"] for x in status["conditions"]] == ["Other", "Ready"], "other writers' conditions are kept"
+    assert (
+        writer.etcd["metadata"]["resourceVersion"]
+        == (kube.object(ETCDS, "e", "ns") or {})["metadata"]["resourceVersion"]
+    )
+    await writer.flush()
+    assert len(kube.writes()) == 1, "a flush without held patches writes nothing"
+
+
 def _etcd_obj(status: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"name": "e", "namespace": "ns", "uid": "u-1", "generation": 1}, "status": status}
 

@@ -14,6 +14,8 @@ from druid.runtime.store import (
     OWNER_UID_INDEX,
     DeltaType,
     Store,
+    label_index,
+    label_index_name,
     strip,
 )
 
@@ -159,3 +161,33 @@ def test_keep_managed_fields_keeps_the_main_resource_entries() -> None:
     cached = store.get(ObjectKey("a", "a"))
     assert cached is not None and cached["metadata"]["managedFields"] == entries[:3]
     assert "annotations" not in cached["metadata"]
+
+
+def test_select_with_and_without_a_label_index_gives_the_same_objects() -> None:
+    """``select`` is a label-selector filter of one namespace; a label index only narrows where it looks."""
+    objs = [
+        cm("a1", ns="a", labels={"part-of": "x", "role": "m"}),
+        cm("a2", ns="a", labels={"part-of": "x"}),
+        cm("a3", ns="a", labels={"part-of": "y", "role": "m"}),
+        cm("a4", ns="a"),
+        cm("b1", ns="b", labels={"part-of": "x", "role": "m"}),
+    ]
+    plain, indexed = Store(), Store()
+    indexed.add_indexer(label_index_name("part-of"), label_index("part-of"))
+    for store in (plain, indexed):
+        store.replace(objs)
+    selections = ({"part-of": "x"}, {"part-of": "x", "role": "m"}, {"role": "m"}, {"part-of": "z"}, {})
+    for labels in selections:
+        want = sorted(
+            o["metadata"]["name"]
+            for o in objs
+            if o["metadata"]["namespace"] == "a"
+            and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
+        )
+        for store in (plain, indexed):
+            assert sorted(o["metadata"]["name"] for o in store.select("a", labels)) == want, labels
+    # The index follows updates and removals.
+    indexed.put(cm("a1", rv="2", ns="a", labels={"part-of": "y"}))
+    indexed.remove(ObjectKey("a", "a2"))
+    assert [o["metadata"]["name"] for o in indexed.select("a", {"part-of": "x"})] == []
+    assert sorted(o["metadata"]["name"] for o in indexed.select("a", {"part-of": "y"})) == ["a1", "a3"]

@@ -17,6 +17,7 @@ controllers sharing an informer ask for it with the same options.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from druid.api import constants as c
@@ -27,6 +28,7 @@ from druid.controllers.etcd.secrets import ensure_index
 from druid.runtime.controller import WatchOptions
 from druid.runtime.informer import InformerFactory, SharedInformer
 from druid.runtime.objects import PODS, PVCS, SECRETS, Obj, ResourceRef
+from druid.runtime.store import label_index, label_index_name
 
 MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.LABEL_MANAGED_BY_VALUE}"
 _META_KEEP = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "deletionTimestamp")
@@ -66,6 +68,9 @@ def slim_pvc(pvc: Obj) -> Obj:
 
 
 MANAGED_KINDS = registry.managed_resources()
+PART_OF_INDEXED = frozenset((*MANAGED_KINDS, PODS, PVCS))
+"""Kinds whose stores index the ``app.kubernetes.io/part-of`` label (the Etcd's name), so finding one Etcd's
+objects (``Store.select``) costs what it finds, not the size of the namespace."""
 
 
 def options(resource: ResourceRef, namespace: str | None = None) -> WatchOptions:
@@ -98,6 +103,9 @@ class CacheSource:
         informer: SharedInformer = self.options(resource).informer(self.factory, resource)
         if resource == ETCDS:
             ensure_index(informer)
+        elif resource in PART_OF_INDEXED:
+            with contextlib.suppress(ValueError):  # already there: the controllers share the informer
+                informer.add_indexer(label_index_name(c.LABEL_PART_OF), label_index(c.LABEL_PART_OF))
         return informer
 
     def secrets(self) -> SharedInformer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from druid.api import names
-from druid.components.sync import has_labels
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.members import expected_lease_names
 from druid.controllers.etcd.status import Observed, compute_status, merge_patch
@@ -27,9 +26,10 @@ async def _pvc_warnings(run: Run, sts: Obj | None) -> dict[str, list[dict[str, A
         f"{(t.get('metadata') or {}).get('name', '')}-{meta['name']}"
         for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or ()
     ]
+    selector = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or names.default_labels(meta["name"])
     unbound = [
         pvc["metadata"]["name"]
-        for pvc in run.deps.caches[PVCS].list(namespace)
+        for pvc in run.deps.caches[PVCS].select(namespace, selector)
         if any(pvc["metadata"]["name"].startswith(p) for p in prefixes)
         and (pvc.get("status") or {}).get("phase") != "Bound"
     ]
@@ -49,12 +49,11 @@ async def observe(run: Run) -> Observed:
     meta = etcd["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     sts = deps.caches[STATEFULSETS].get(ObjectKey(namespace, names.statefulset_name(name)))
-    leases = {x["metadata"]["name"]: x for x in deps.caches[LEASES].list(namespace)}
-    members = {n: leases[n] for n in expected_lease_names(etcd) if n in leases}
+    leases = deps.caches[LEASES]
+    members = {n: x for n in expected_lease_names(etcd) if (x := leases.get(ObjectKey(namespace, n))) is not None}
     snapshot_names = (("full", names.full_snapshot_lease_name(name)), ("delta", names.delta_snapshot_lease_name(name)))
-    snapshots = {kind: leases[lease] for kind, lease in snapshot_names if lease in leases}
-    labels = names.default_labels(name)
-    pods = {p["metadata"]["name"]: p for p in deps.caches[PODS].list(namespace) if has_labels(p, labels)}
+    snapshots = {kind: x for kind, n in snapshot_names if (x := leases.get(ObjectKey(namespace, n))) is not None}
+    pods = {p["metadata"]["name"]: p for p in deps.caches[PODS].select(namespace, names.default_labels(name))}
     return Observed(
         etcd,
         sts,

@@ -84,6 +84,18 @@ class StepResult:
         return self.error or self.requeue_after is not None
 
 
+def _patched(etcd: Obj, patch: dict[str, Any], owned: Collection[str] = MANAGED_TYPES) -> dict[str, Any]:
+    """``etcd``'s status with the merge patch ``patch`` applied (of conditions only the ``owned`` types)."""
+    live = etcd.get("status") or {}
+    out: dict[str, Any] = apply_merge_patch(live, patch)
+    if "conditions" in patch:
+        mine = patch["conditions"] or ()
+        out["conditions"] = merge_conditions(live.get("conditions"), owned, mine, sort=True)
+        if not out["conditions"]:
+            del out["conditions"]
+    return out
+
+
 class StatusWriter:
     """The Etcd controller's writes to an Etcd, keeping the freshest copy of the Etcd it has seen.
 
@@ -98,6 +110,8 @@ class StatusWriter:
         self.run_id = run_id
         self.writes = 0
         self.superseded: list[str] = []  # resourceVersions replaced by this writer's writes (read-your-writes)
+        self._held: list[tuple[dict[str, Any], Collection[str]]] | None = None  # status patches collected by hold()
+        self._base: Obj | None = None  # the Etcd as it was when hold() began
 
     @property
     def status(self) -> dict[str, Any]:
@@ -109,17 +123,34 @@ class StatusWriter:
 
     async def patch_status(self, patch: dict[str, Any], owned: Collection[str] = MANAGED_TYPES) -> None:
         """Apply the merge patch ``patch`` to the live ``/status``; of ``conditions`` only the ``owned`` types
-        (default: the status reconcile's) are replaced."""
+        (default: the status reconcile's) are replaced.
 
+        While :meth:`hold` is in effect the patch is only applied to :attr:`etcd` and written by :meth:`flush`.
+        """
+        if self._held is not None:
+            self._held.append((patch, owned))
+            self.etcd = {**self.etcd, "status": _patched(self.etcd, patch, owned)}
+            return
+        await self._write([(patch, owned)])
+
+    def hold(self) -> None:
+        """Collect the following status patches into one write, made by :meth:`flush`."""
+        if self._held is None:
+            self._held, self._base = [], self.etcd
+
+    async def flush(self) -> None:
+        """Write the status patches collected since :meth:`hold` at once (nothing when they change nothing)."""
+        held, base = self._held, self._base
+        self._held = self._base = None
+        if held and base is not None:
+            self.etcd = base
+            await self._write(held)
+
+    async def _write(self, patches: list[tuple[dict[str, Any], Collection[str]]]) -> None:
         def desired(etcd: Obj) -> dict[str, Any]:
-            live = etcd.get("status") or {}
-            out: dict[str, Any] = apply_merge_patch(live, patch)
-            if "conditions" in patch:
-                mine = patch["conditions"] or ()
-                out["conditions"] = merge_conditions(live.get("conditions"), owned, mine, sort=True)
-                if not out["conditions"]:
-                    del out["conditions"]
-            return out
+            for patch, owned in patches:
+                etcd = {**etcd, "status": _patched(etcd, patch, owned)}
+            return etcd.get("status") or {}
 
         replaced: list[str] = []
         written = await update_status(self.kube, ETCDS, self.etcd, desired, superseded=replaced)
@@ -127,7 +158,7 @@ class StatusWriter:
             self.superseded += replaced
             self.etcd = written
             self.writes += 1
-            log.debug("patched status", fields=sorted(patch))
+            log.debug("patched status", fields=sorted({k for p in patches for k in p}))
 
     async def patch_metadata(self, patch: dict[str, Any]) -> None:
         name, namespace = self._name()

@@ -14,7 +14,8 @@
    ``etcdStatusSyncPeriod``; waits: the sync retry interval); ``observedGeneration`` and the operation
    annotation stay as they are.
 6. After a successful spec reconcile: ``status.observedGeneration = generation``, then the operation
-   annotations with value ``reconcile`` are removed.
+   annotations with value ``reconcile`` are removed. lastOperation Succeeded, the status reconcile's fields
+   and observedGeneration go to the API server in one status write (upstream makes up to three).
 7. Look again after ``etcdStatusSyncPeriod``.
 
 The spec is parsed with pydantic only when it is to be reconciled; an Etcd that does not parse gets
@@ -98,19 +99,22 @@ class EtcdReconciler:
             spec_result = await reconcile_spec(run, etcd)
 
         roll: float | None = None
-        if facts.runtime_components_enabled(run.etcd):
-            await reconcile_status(run)
-            roll = await reconcile_member_update(run)
+        try:
+            if facts.runtime_components_enabled(run.etcd):
+                await reconcile_status(run)
+                roll = await reconcile_member_update(run)
 
-        if spec_result is not None and spec_result.needs_requeue:
-            action = action_for(spec_result)
-            if roll is not None and not spec_result.error:
-                return Action.requeue(min(roll, spec_result.requeue_after or roll))
-            return action
-        if spec_reconciled:
-            incomplete = await self.complete_reconcile(run)
-            if incomplete is not None:
-                return action_for(incomplete)
+            if spec_result is not None and spec_result.needs_requeue:
+                action = action_for(spec_result)
+                if roll is not None and not spec_result.error:
+                    return Action.requeue(min(roll, spec_result.requeue_after or roll))
+                return action
+            if spec_reconciled:
+                incomplete = await self.complete_reconcile(run)
+                if incomplete is not None:
+                    return action_for(incomplete)
+        finally:
+            await run.status.flush()
         return Action.requeue(self.deps.status_sync_period if roll is None else roll)
 
     async def should_reconcile_spec(self, obj: Obj) -> bool:
@@ -136,6 +140,7 @@ class EtcdReconciler:
             generation = run.etcd["metadata"].get("generation")
             if run.status.status.get("observedGeneration") != generation:
                 await run.status.patch_status({"observedGeneration": generation})
+            await run.status.flush()  # with lastOperation Succeeded and the status reconcile's fields
             keys = facts.reconcile_annotation_keys(run.etcd)
             if keys:
                 await run.status.patch_metadata({"annotations": dict.fromkeys(keys)})

@@ -87,12 +87,8 @@ def _keep_immutable(desired: Obj, existing: Obj, *, only_absent: bool = False) -
 def peer_tls_in_sync(ctx: SyncContext, run: Run, etcd: Etcd, replicas: int) -> bool:
     """All (peer TLS on) or none (off) of the first ``replicas`` member leases say ``tls-enabled=true``."""
     ref = run.ref
-    expected = set(memberlease.lease_names(etcd))
-    leases = sorted(
-        (x for x in ctx.caches[LEASES].list(ref.namespace) if x["metadata"]["name"] in expected),
-        key=lambda x: x["metadata"]["name"],
-    )
-    leases = [x for x in leases if controlled_by(x, ref.uid)][:replicas]
+    found = (ctx.cached(LEASES, ref.namespace, name) for name in sorted(set(memberlease.lease_names(etcd))))
+    leases = [x for x in found if x is not None and controlled_by(x, ref.uid)][:replicas]
     flags = []
     for lease in leases:
         value = (lease["metadata"].get("annotations") or {}).get(c.ANNOTATION_LEASE_PEER_TLS_ENABLED)
@@ -143,7 +139,7 @@ async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -
             observed = etcd.status.observed_generation if etcd.status else None
             if observed is not None:
                 labels = names.default_labels(etcd.name)
-                pods = [p for p in ctx.caches[PODS].list(etcd.namespace) if has_labels(p, labels)]
+                pods = ctx.caches[PODS].select(etcd.namespace, labels)
                 if pods:
                     members = len((etcd.status.members if etcd.status else None) or ())
                     log.info("re-creating StatefulSet to adopt orphan pods", pods=len(pods), replicas=members)
