@@ -33,7 +33,6 @@ import builtins
 import contextlib
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,8 +50,8 @@ from druid.components.errors import (
     OPERATION_TRIGGER_DELETE,
     DruidError,
 )
-from druid.runtime import managedfields as mf
 from druid.runtime import jsonc
+from druid.runtime import managedfields as mf
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef

@@ -158,7 +158,7 @@ class StatusWriter:
             self.superseded += replaced
             self.etcd = written
             self.writes += 1
-            log.debug("patched status", fields=sorted({k for p in patches for k in p}))
+            log.debug("patched status", fields=sorted({k for p in patches for k in p[0]}))
 
     async def patch_metadata(self, patch: dict[str, Any]) -> None:
         name, namespace = self._name()

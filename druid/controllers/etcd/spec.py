@@ -20,7 +20,6 @@ reconcile from one API round trip per object to two waits (see README, Benchmark
 
 from __future__ import annotations
 
-
 import structlog
 
 from druid.api import constants as c

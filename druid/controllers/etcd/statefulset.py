@@ -40,7 +40,7 @@ from druid.api.resources import ETCD_OPS_TASKS
 from druid.components import memberlease, registry
 from druid.components import statefulset as sts_component
 from druid.components.errors import OPERATION_PRE_SYNC, OPERATION_SYNC, DruidError, RequeueAfter
-from druid.components.sync import NotControlled, SyncContext, has_labels, writable
+from druid.components.sync import NotControlled, SyncContext, writable
 from druid.config import features, images
 from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.plan import Plan
