@@ -1,4 +1,4 @@
-"""Spec reconcile (upstream ``reconcile_spec.go``): plan, finalizer, pre-sync, sync in waves, cleanup, record.
+"""Spec reconcile (upstream ``reconcile_spec.go``): plan, finalizer, pre-sync, sync, cleanup, record.
 
 Before anything is written, every desired object is built (:func:`make_plan`); a spec that cannot be built
 (e.g. an unsupported store provider) is recorded as lastOperation Error with the failing component's sync
@@ -11,11 +11,8 @@ Writes are recorded the upstream way — lastOperation Reconcile/Processing befo
 Succeeded, or Error/Requeue when a step stops the run — except that a run with nothing to write
 (everything already in sync and Succeeded) writes nothing at all.
 
-Components are synced in sync order but in two concurrent waves (:func:`sync_waves`): all kinds before the
-StatefulSet at once, then the StatefulSet. A failing component stops the later wave (the StatefulSet is
-neither created nor changed) and the first failure in sync order is recorded, as upstream; unlike upstream's
-one-by-one sync, the kinds of the failing component's own wave are still written. This cuts a first
-reconcile from one API round trip per object to two waits (see README, Benchmarks).
+Components are synced one by one in sync order; a failing component stops the later ones (the StatefulSet
+is neither created nor changed), as upstream, and lastOperation's description names the failed step.
 """
 
 from __future__ import annotations
