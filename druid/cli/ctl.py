@@ -239,6 +239,12 @@ def _drift_handler(args: argparse.Namespace) -> int:
     return drift.main(args)
 
 
+def _backups_handler(args: argparse.Namespace) -> int:
+    from druid.cli import backups
+
+    return backups.main(args)
+
+
 def _status_handler(args: argparse.Namespace) -> int:
     from druid.cli import status
 
@@ -283,6 +289,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("drift", help="desired vs live for each object of an Etcd (exit 0 in sync, 1 drift)")
     drift.add_arguments(p)
     p.set_defaults(handler=_drift_handler)
+
+    from druid.cli import backups
+
+    p = sub.add_parser("backups", help="list the snapshots in an Etcd's backup store (Local or --bucket-dir)")
+    backups.add_arguments(p)
+    p.set_defaults(handler=_backups_handler)
 
     p = sub.add_parser("status", help="explain an Etcd's health in one line (exit 0 Ready, 1 not Ready)")
     add_connection_arguments(p)

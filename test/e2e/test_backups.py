@@ -1,8 +1,13 @@
 """Backups for real: the sidecar writes full and delta snapshots into a Local bucket, the snapshot Leases carry
-their revisions, BackupReady goes True, and an on-demand full snapshot (EtcdOpsTask) adds a full snapshot."""
+their revisions, BackupReady goes True, an on-demand full snapshot (EtcdOpsTask) adds a full snapshot, and
+`druid backups` lists exactly the snapshots the bucket holds."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +73,42 @@ async def test_full_and_delta_snapshots_leases_backup_ready_and_on_demand_full(
     await eventually(full_lease_current, timeout=60, what="full snapshot lease at the current revision")
     assert now >= revision
 
+    # The catalogue: `druid backups` (a real process, through the API server for the Etcd and its store Secret)
+    # lists every Full and Incr file of the bucket with its revisions and size; the restore set is the newest
+    # full snapshot (at least the full snapshot lease's revision) and the deltas after it.
+    listing = await _druid_backups(real_cluster, f"{ns}/{name}")
+    files = {p.name: p.stat().st_size for kind in ("Full", "Incr") for p in store.snapshots(kind)}
+    listed = {Path(s["name"]).name: s for s in listing}
+    assert set(listed) <= set(files) and len(listed) >= len(files) - 1, (sorted(listed), sorted(files))
+    assert all(listed[n]["size"] == files[n] for n in listed if not n.startswith("Incr")), listing
+    assert {s["kind"] for s in listing} == {"Full", "Incr"}
+    restore = [s for s in listing if s["usedByRestore"]]
+    assert restore[0]["kind"] == "Full"
+    assert restore[0]["lastRevision"] >= int(await lease_holder(rkube, ns, f"{name}-full-snap") or 0)
+    assert all(s["kind"] == "Incr" and s["startRevision"] > restore[0]["lastRevision"] for s in restore[1:])
+    assert max(s["lastRevision"] for s in listing) >= revision
+
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def _druid_backups(cluster: RealCluster, etcd: str) -> list[dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "druid.cli.main",
+        "backups",
+        etcd,
+        "-o",
+        "json",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    listing: list[dict[str, Any]] = json.loads(out)
+    return listing
