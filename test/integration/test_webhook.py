@@ -744,11 +744,12 @@ async def test_finding8_with_a_client_ca_only_the_api_server_gets_answers(tmp_pa
             await install_crds(admin.api)
             ns = "client-ca"
             await admin.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-            await admin.create(ETCDS, etcd_manifest(ns))
+            etcd = await admin.create(ETCDS, etcd_manifest(ns))
+            owner = [owner_reference(ETCD, etcd["metadata"]["uid"])]  # protected: the Etcd controls it
             managed = {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": "cm", "namespace": ns, "labels": env_labels()},
+                "metadata": {"name": "cm", "namespace": ns, "labels": env_labels(), "ownerReferences": owner},
             }
             await admin.create(CONFIGMAPS, managed)
             informers = InformerFactory(admin)
