@@ -28,7 +28,7 @@ from typing import Any
 from druid import snapshots
 from druid.api import store
 from druid.api.resources import ETCDS
-from druid.cli.ctlcommon import CtlError, add_connection_arguments, connect, etcd_refs, format_table, selection_error
+from druid.cli.ctlcommon import CtlError, add_one_etcd_arguments, connect, format_table, one_etcd_ref
 from druid.components.statefulset_volumes import local_host_path
 from druid.runtime.client import ApiError
 from druid.runtime.objects import SECRETS, Obj
@@ -37,9 +37,7 @@ EXIT_FOUND, EXIT_EMPTY, EXIT_UNKNOWN = 0, 1, 2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_connection_arguments(p)
-    p.add_argument("etcd", metavar="ETCD", help="NAME (namespace from -n, default 'default') or NAMESPACE/NAME")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="text (default) or json")
+    add_one_etcd_arguments(p)
     p.add_argument(
         "--bucket-dir",
         metavar="DIR",
@@ -169,10 +167,7 @@ async def _read(args: argparse.Namespace, namespace: str, name: str) -> tuple[Ob
 
 def main(args: argparse.Namespace) -> int:
     try:
-        error = selection_error([args.etcd], args.namespace, False)
-        if error:
-            raise CtlError(error)
-        [ref] = etcd_refs([args.etcd], args.namespace)
+        ref = one_etcd_ref(args)
         etcd, secret = asyncio.run(_read(args, ref.namespace, ref.name))
         directory = store_directory(etcd, secret, args.bucket_dir)
         if not directory.is_dir():

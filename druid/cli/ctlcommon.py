@@ -70,6 +70,24 @@ def selection_error(names: Sequence[str], namespace: str | None, all_namespaces:
     return None
 
 
+def add_one_etcd_arguments(p: argparse.ArgumentParser) -> None:
+    """Connection arguments, one ``ETCD`` and ``-o text|json``: the read-only verbs about one Etcd."""
+    add_connection_arguments(p)
+    p.add_argument("etcd", metavar="ETCD", help="NAME (namespace from -n, default 'default') or NAMESPACE/NAME")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="text (default) or json")
+
+
+def one_etcd_ref(args: argparse.Namespace) -> EtcdRef:
+    """The Etcd that ``add_one_etcd_arguments``' arguments name, else :class:`CtlError`."""
+    error = selection_error([args.etcd], args.namespace, False)
+    if error:
+        raise CtlError(error)
+    refs = etcd_refs([args.etcd], args.namespace)
+    if len(refs) != 1:
+        raise CtlError("name one Etcd: NAME or NAMESPACE/NAME")
+    return refs[0]
+
+
 def etcd_refs(names: Sequence[str], namespace: str | None) -> list[EtcdRef]:
     """``name`` in ``namespace`` (default ``default``) or ``ns/name``; blank names are skipped."""
     refs: list[EtcdRef] = []

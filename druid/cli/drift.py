@@ -23,7 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from druid.cli.ctlcommon import CtlError, add_connection_arguments, connect, etcd_refs, selection_error
+from druid.cli.ctlcommon import CtlError, add_one_etcd_arguments, connect, one_etcd_ref
 from druid.components import diff, registry
 from druid.components.base import BuildOptions
 from druid.components.sync import FIELD_MANAGER
@@ -135,9 +135,7 @@ def render_text(found: list[ObjectDrift]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_connection_arguments(p)
-    p.add_argument("etcd", metavar="ETCD", help="NAME (namespace from -n, default 'default') or NAMESPACE/NAME")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="text (default) or json")
+    add_one_etcd_arguments(p)
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -172,10 +170,7 @@ async def _drift(args: argparse.Namespace, namespace: str, name: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        error = selection_error([args.etcd], args.namespace, False)
-        if error:
-            raise CtlError(error)
-        [ref] = etcd_refs([args.etcd], args.namespace)
+        ref = one_etcd_ref(args)
         return asyncio.run(_drift(args, ref.namespace, ref.name))
     except CtlError as e:
         print(f"error: {e}", file=sys.stderr)

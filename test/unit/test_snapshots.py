@@ -123,3 +123,15 @@ def test_listing_and_rendering(tmp_path: Path) -> None:
     as_json = backups.to_json(found)
     assert as_json[0]["createdOn"] == "2025-11-24T16:00:00Z" and as_json[0]["usedByRestore"] is True
     assert backups.render_text([], now) == "no snapshots"
+
+
+def test_backups_and_drift_take_one_etcd(capsys: pytest.CaptureFixture[str]) -> None:
+    from druid.cli.main import build_parser
+
+    for verb in ("backups", "drift"):
+        args = build_parser().parse_args([verb, "shoot--dev/etcd-main", "-o", "json"])
+        assert (args.etcd, args.output) == ("shoot--dev/etcd-main", "json")
+        # -n with a NAMESPACE/NAME reference is refused before any connection, with exit 2
+        bad = build_parser().parse_args([verb, "a/b", "-n", "c"])
+        assert bad.handler(bad) == 2
+        assert "cannot use --namespace/-n with cross-namespace" in capsys.readouterr().err
