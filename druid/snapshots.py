@@ -55,16 +55,21 @@ class Snapshot:
     compacted: bool = False  # a full snapshot built from the previous full plus deltas
 
 
+def _after_last(parts: list[str], marker: str) -> list[str] | None:
+    """The path elements after the last ``marker`` (the layout version), None without one."""
+    if marker not in parts:
+        return None
+    return parts[len(parts) - parts[::-1].index(marker) :]
+
+
 def parse(key: str, size: int | None = None) -> Snapshot | None:
     """The snapshot the store object ``key`` (relative to the store's prefix) is, else None."""
     parts = key.strip("/").split("/")
-    if "v2" in parts:
-        rest = parts[len(parts) - 1 - parts[::-1].index("v2") + 1 :]
+    if (rest := _after_last(parts, "v2")) is not None:
         if len(rest) != 1:  # a chunk of a snapshot being uploaded, or something else
             return None
         name = rest[0]
-    elif "v1" in parts:
-        rest = parts[len(parts) - 1 - parts[::-1].index("v1") + 1 :]
+    elif (rest := _after_last(parts, "v1")) is not None:
         if len(rest) != 2 or not rest[0].startswith("Backup-"):
             return None
         name = rest[1]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from druid import snapshots
-from druid.api import store
+from druid.api import facts, store
 from druid.api.resources import ETCDS
 from druid.cli.ctlcommon import CtlError, add_one_etcd_arguments, connect, format_table, one_etcd_ref
 from druid.components.statefulset_volumes import local_host_path
@@ -61,7 +61,7 @@ def list_directory(root: Path) -> list[tuple[str, int | None]]:
 
 def store_directory(etcd: Obj, secret: Obj | None, bucket_dir: str | None) -> Path:
     """Where the Etcd's snapshots are on this machine: ``<bucket>/<prefix>``."""
-    backup = ((etcd.get("spec") or {}).get("backup") or {}).get("store") or {}
+    backup = facts.at(etcd, "spec", "backup", "store") or {}
     if not backup:
         raise CtlError("the Etcd has no backup store (spec.backup.store)")
     prefix = str(backup.get("prefix") or "")
@@ -156,9 +156,7 @@ async def _read(args: argparse.Namespace, namespace: str, name: str) -> tuple[Ob
             etcd = await kube.get_or_none(ETCDS, name, namespace)
             if etcd is None:
                 raise CtlError(f"etcd {name!r} not found in namespace {namespace!r}")
-            ref = ((((etcd.get("spec") or {}).get("backup") or {}).get("store") or {}).get("secretRef") or {}).get(
-                "name"
-            )
+            ref = facts.at(etcd, "spec", "backup", "store", "secretRef", "name")
             secret = await kube.get_or_none(SECRETS, ref, namespace) if ref and args.bucket_dir is None else None
         except ApiError as e:
             raise CtlError(f"cannot read etcd {namespace}/{name}: {e.message}") from e
