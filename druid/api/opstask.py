@@ -17,6 +17,7 @@ from druid.api.defaults import (
 from druid.api.schema import CEL, Default, ObjectSchema, OpaqueObject, PrinterColumn, Resource
 
 TaskState = Literal["Pending", "InProgress", "Succeeded", "Failed", "Rejected"]
+StepState = Literal["InProgress", "Succeeded", "Failed", "Skipped"]
 
 
 class OnDemandSnapshotConfig(DruidModel):
@@ -82,6 +83,17 @@ class EtcdOpsTaskSpec(DruidModel):
     )
 
 
+class TaskStep(DruidModel):
+    """One step of a multi-step task (druid extension; upstream tasks have a single step and leave it unset)."""
+
+    name: str = Field(description="The step, e.g. ScaleToZero or Defragment/etcd-main-1.")
+    state: StepState = Field(description="InProgress, Succeeded, Failed or Skipped.")
+    started_at: Time | None = Field(default=None, description="When the step started.")
+    finished_at: Time | None = Field(default=None, description="When the step succeeded, failed or was skipped.")
+    message: str | None = Field(default=None, description="What happened, or why the step waits or failed.")
+    details: dict[str, str] | None = Field(default=None, description="Figures of the step (e.g. database sizes).")
+
+
 class EtcdOpsTaskStatus(DruidModel):
     """Progress of the task."""
 
@@ -92,6 +104,9 @@ class EtcdOpsTaskStatus(DruidModel):
         default=None, description="Most recent errors (at most 10)."
     )
     last_operation: LastOperation | None = Field(default=None, description="Current phase and its state.")
+    steps: Annotated[list[TaskStep], Field(max_length=64)] | None = Field(
+        default=None, description="Steps of a multi-step task in the order they ran (druid extension)."
+    )
 
 
 class EtcdOpsTask(DruidModel):

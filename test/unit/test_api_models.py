@@ -245,6 +245,16 @@ OPS_TASK: dict[str, Any] = {
             "runID": "run-1",
             "lastUpdateTime": T0,
         },
+        "steps": [
+            {
+                "name": "Snapshot",
+                "state": "Succeeded",
+                "startedAt": T0,
+                "finishedAt": T0,
+                "message": "Snapshot created successfully",
+                "details": {"revision": "42"},
+            }
+        ],
     },
 }
 

@@ -19,9 +19,9 @@ through the controller's one :class:`~druid.backuprestore.BackupRestoreClient`.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -90,6 +90,8 @@ class TaskRef:
     namespace: str
     name: str
     spec: EtcdOpsTaskSpec
+    status: Mapping[str, Any] = field(default_factory=dict)
+    """The task's status as last read (multi-step handlers resume from its ``steps``)."""
 
 
 HandlerFactory = Callable[[HandlerDeps, TaskRef], Handler]
@@ -99,9 +101,14 @@ class UnsupportedTask(ValueError):
     pass
 
 
+TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT}
+"""Field of ``spec.config`` → the task type whose handler runs it."""
+
+
 def task_type(spec: EtcdOpsTaskSpec) -> str:
-    if spec.config.on_demand_snapshot is not None:
-        return ON_DEMAND_SNAPSHOT
+    for attribute, name in TASK_TYPES.items():
+        if getattr(spec.config, attribute, None) is not None:
+            return name
     raise UnsupportedTask("unsupported task configuration: no valid task type found")
 
 

@@ -91,7 +91,7 @@ class OpsTaskReconciler:
             self._expectations.forget(key)
             return Action.done()
         task = _Task(key, self._expectations.freshest(key, obj))
-        handler = self.registry.handler(self.deps, h.TaskRef(key.namespace or "", key.name, task.spec))
+        handler = self.registry.handler(self.deps, h.TaskRef(key.namespace or "", key.name, task.spec, task.status))
         try:
             if st.completed(task.status) or task.obj["metadata"].get("deletionTimestamp"):
                 return await self._deletion_flow(task, handler)
@@ -112,7 +112,10 @@ class OpsTaskReconciler:
             if action is not None:
                 return action
             await self._write(task, st.Update(state=c.TASK_IN_PROGRESS))
-        await self._write(task, st.Update(st.Operation(EXECUTION, IN_PROGRESS, "Task Execution phase is in Progress")))
+        last = task.status.get("lastOperation") or {}
+        if (last.get("type"), last.get("state")) != (EXECUTION, IN_PROGRESS):  # a running task polls without it
+            running = st.Operation(EXECUTION, IN_PROGRESS, "Task Execution phase is in Progress")
+            await self._write(task, st.Update(running))
         return await self._handle(task, EXECUTION, await handler.execute()) or Action.done()
 
     async def _admit(self, task: _Task, handler: h.Handler) -> Action | None:
@@ -152,7 +155,7 @@ class OpsTaskReconciler:
         if next_step == "continue":
             return None
         if next_step == "requeue":
-            return Action.requeue(self.requeue_interval)
+            return Action.requeue(result.requeue_after if result.requeue_after is not None else self.requeue_interval)
         if next_step == "ttl":
             log.info("task finished", phase=phase, state=task.status.get("state"), description=result.description)
             return self._after_ttl(task)
