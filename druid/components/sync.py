@@ -11,12 +11,13 @@ itself owned).
 Never adopt: an object with a desired object's name that is not controlled by the Etcd (controller
 ownerReference with its UID) is never written: ``writable`` raises :class:`NotControlled` naming it and its
 controller (or "no controller"), which ``sync`` reports with the component's sync code. The informer caches
-hold only objects labelled ``managed-by=etcd-druid``, so a name the cache does not know is read from the API
-server before druid creates it (the only reads this adds, and only when something is to be created). The one
+hold only objects labelled ``managed-by=etcd-druid``, so a name the cache does not know may still exist: druid
+creates it with a *create-only apply* — the apply carries a ``resourceVersion`` precondition no stored object
+can have (the largest 64-bit revision), which the API server ignores when it creates the object and answers
+with 409 Conflict when an object of that name exists. Only then is the object read and judged like a cached
+one; so creating a child costs one request, and an existing object is never touched by the create. The one
 exception is ownership the way very old etcd-druid releases recorded it, by annotations naming this Etcd
-(``api.facts.legacy_owned_by``): such an object is taken over, as etcd-druid did. Not covered: an object
-without a controller created in the moment between that read and druid's create (server-side apply cannot
-be create-only); one with another controller is refused by the API server then (one controller only).
+(``api.facts.legacy_owned_by``): such an object is taken over, as etcd-druid did.
 
 ``existing`` / ``existing_names`` / ``trigger_delete`` find objects by the component's names and label
 selector, and only ever consider objects *controlled* by the Etcd, so neither a spec reconcile nor the
@@ -57,6 +58,8 @@ from druid.runtime.clock import rfc3339
 from druid.runtime.objects import Obj, ObjectKey, ResourceRef
 
 FIELD_MANAGER = "etcd-druid"
+CREATE_ONLY_RESOURCE_VERSION = str(2**64 - 1)
+"""A resourceVersion precondition no stored object has: an apply carrying it creates or fails with 409."""
 TAKE_OVER_ATTEMPTS = 3  # managedFields rewrites tried (each on a fresh read) while the object keeps changing
 log = structlog.get_logger(__name__)
 
@@ -275,10 +278,13 @@ class SyncContext:
                 log.warning("field cannot be removed, left alone", kind=res.kind, field=mf.readable(path), error=str(e))
         return changed, unresolved
 
-    async def apply(self, res: ResourceRef, desired: Obj, live: Obj | None, keep: Collection[str] = ()) -> Obj | None:
+    async def apply(
+        self, res: ResourceRef, desired: Obj, live: Obj | None, keep: Collection[str] = (), *, create: bool = False
+    ) -> Obj | None:
         """Server-side apply ``desired`` unless ``live`` already matches it; returns the result (None: no write).
 
-        Ownership other managers hold is taken over first (:meth:`take_ownership`)."""
+        Ownership other managers hold is taken over first (:meth:`take_ownership`). ``create`` (with no ``live``):
+        a create-only apply, raising :class:`ApiError` 409 when an object of that name exists."""
         if live is not None:
             live = await self.take_ownership(res, desired, live, keep)
         why = self.difference(res, desired, live)
@@ -286,7 +292,10 @@ class SyncContext:
             return None
         meta = desired["metadata"]
         await self.writing(f"apply {res.kind} {meta.get('namespace')}/{meta['name']}")
-        result = await self.kube.apply(res, desired, field_manager=self.field_manager, force=True)
+        body = desired
+        if create and live is None:
+            body = {**desired, "metadata": {**meta, "resourceVersion": CREATE_ONLY_RESOURCE_VERSION}}
+        result = await self.kube.apply(res, body, field_manager=self.field_manager, force=True)
         self.memo.remember(res, desired, result, self.field_manager)
         log.info("applied", kind=res.kind, object=f"{meta.get('namespace')}/{meta['name']}", reason=why)
         return result
@@ -307,14 +316,16 @@ class NotControlled(Exception):
         super().__init__(self.message)
 
 
-async def writable(ctx: SyncContext, res: ResourceRef, namespace: str, name: str, ref: EtcdRef) -> Obj | None:
+async def writable(
+    ctx: SyncContext, res: ResourceRef, namespace: str, name: str, ref: EtcdRef, *, lookup: bool = True
+) -> Obj | None:
     """The live object druid may write to (None: there is none), else :class:`NotControlled`.
 
-    Read from the cache; a name the cache does not know is looked up on the API server, since the caches hold
-    only objects labelled as druid's.
+    Read from the cache; a name the cache does not know is looked up on the API server (the caches hold only
+    objects labelled as druid's) unless ``lookup`` is False: the caller then creates only (create-only apply).
     """
     live = await ctx.current(res, namespace, name)
-    if live is None and res in ctx.caches:
+    if live is None and lookup and res in ctx.caches:
         live = await ctx.kube.get_or_none(res, name, namespace)
     if live is not None and not controlled_by(live, ref.uid) and not legacy_owned_by(live, ref.namespace, ref.name):
         raise NotControlled(res, live, ref)
@@ -405,8 +416,16 @@ def stale_fields(component: Component, desired: Obj, live: Obj | None) -> list[s
 async def _sync_one(ctx: SyncContext, component: Component, ref: EtcdRef, desired: Obj) -> None:
     res, meta = component.resource, desired["metadata"]
     config = component.applied(desired)
-    live = await writable(ctx, res, meta.get("namespace") or "", meta["name"], ref)
-    result = await ctx.apply(res, config, live, component.not_applied)
+    namespace, name = meta.get("namespace") or "", meta["name"]
+    live = await writable(ctx, res, namespace, name, ref, lookup=False)
+    try:
+        result = await ctx.apply(res, config, live, component.not_applied, create=live is None)
+    except ApiError as e:
+        if not (e.conflict and live is None):
+            raise
+        # An object of that name exists that the cache does not hold (not labelled as druid's, or not seen yet).
+        live = await writable(ctx, res, namespace, name, ref)
+        result = await ctx.apply(res, config, live, component.not_applied)
     stale = stale_fields(component, desired, result or live)
     if stale:
         await ctx.writing(f"remove {', '.join(stale)} from {res.kind} {meta.get('namespace')}/{meta['name']}")
