@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from druid.api import names
 from druid.gocompat import duration, quantity
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def storage_capacity(spec: EtcdSpec) -> int | str:
 
 def volume_claim_template_name(etcd: Etcd) -> str:
     """``spec.volumeClaimTemplate``, or the Etcd name."""
-    return etcd.spec.volume_claim_template or etcd.name
+    return names.volume_claim_template(etcd.spec.volume_claim_template, etcd.name)
 
 
 def auto_compaction_mode(spec: EtcdSpec) -> str:

@@ -162,7 +162,6 @@ def uid(obj: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-
 def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
     """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
     ref = controller_reference(obj) if owner_uid else None
@@ -198,11 +197,10 @@ def legacy_owned_by(obj: Mapping[str, Any] | None, namespace: str, name: str) ->
 
 def volume_claim_template_name(etcd: Mapping[str, Any]) -> str:
     """The name of the data volume's claim template: ``spec.volumeClaimTemplate``, else the Etcd's name."""
-    template = at(etcd, "spec", "volumeClaimTemplate")
-    if isinstance(template, str) and template:
-        return template
-    name = at(etcd, "metadata", "name")
-    return name if isinstance(name, str) else ""
+    template, name = at(etcd, "spec", "volumeClaimTemplate"), at(etcd, "metadata", "name")
+    return names.volume_claim_template(
+        template if isinstance(template, str) else None, name if isinstance(name, str) else ""
+    )
 
 
 def claim_name_prefix(etcd: Mapping[str, Any]) -> str:

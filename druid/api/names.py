@@ -59,6 +59,11 @@ def pod_names(name: str, replicas: int) -> list[str]:
     return [pod_name(name, i) for i in range(replicas)]
 
 
+def volume_claim_template(configured: str | None, etcd_name: str) -> str:
+    """The data volume's claim template name: ``spec.volumeClaimTemplate`` when set, else the Etcd's name."""
+    return configured or etcd_name
+
+
 def claim_name_prefix(volume_claim_template: str, statefulset: str) -> str:
     """The StatefulSet controller names a member's claim ``<template>-<statefulset>-<ordinal>``."""
     return f"{volume_claim_template}-{statefulset}"
