@@ -124,33 +124,54 @@ async def _handle_tls_changes(ctx: SyncContext, run: Run, etcd: Etcd, existing: 
         )
 
 
-async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -> None:
+async def _create(ctx: SyncContext, run: Run, etcd: Etcd, desired: Obj, key: str) -> None:
+    """Create the StatefulSet (create-only: 409 when one of that name exists). When the Etcd was reconciled
+    before and pods of it still run (the StatefulSet was deleted with orphan propagation), it is re-created with
+    the replicas of the last status, to adopt those pods, and the reconcile requeued."""
+    observed = etcd.status.observed_generation if etcd.status else None
+    if observed is not None:
+        pods = ctx.caches[PODS].select(etcd.namespace, names.default_labels(etcd.name))
+        if pods:
+            members = len((etcd.status.members if etcd.status else None) or ())
+            log.info("re-creating StatefulSet to adopt orphan pods", pods=len(pods), replicas=members)
+            orphans = sts_component.variant(etcd, desired, replicas=members)
+            await ctx.apply(STATEFULSETS, orphans, None, create=True)
+            raise RequeueAfter(
+                OPERATION_SYNC,
+                "StatefulSet has not yet been created or is not ready with previous replicas for etcd: "
+                f"{key}, requeuing reconcile request",
+            )
+    await ctx.apply(STATEFULSETS, desired, None, create=True)
+
+
+async def _writable(ctx: SyncContext, run: Run, etcd: Etcd, name: str, *, lookup: bool) -> Obj | None:
     key = f"{etcd.namespace}/{etcd.name}"
-    name = names.statefulset_name(etcd.name)
-    [desired] = plan.objects[registry.STATEFUL_SET]
     try:
-        existing = await writable(ctx, STATEFULSETS, etcd.namespace, name, run.ref)
+        return await writable(ctx, STATEFULSETS, etcd.namespace, name, run.ref, lookup=lookup)
     except NotControlled as e:
         raise _sync_error(e.message) from e
     except ApiError as e:
         raise _sync_error(f"Error getting StatefulSet {key} for etcd: {key}", e) from e
+
+
+async def sync_statefulset(ctx: SyncContext, run: Run, etcd: Etcd, plan: Plan) -> None:
+    key = f"{etcd.namespace}/{etcd.name}"
+    name = names.statefulset_name(etcd.name)
+    [desired] = plan.objects[registry.STATEFUL_SET]
+    existing = await _writable(ctx, run, etcd, name, lookup=False)
     try:
         if existing is None:
-            observed = etcd.status.observed_generation if etcd.status else None
-            if observed is not None:
-                labels = names.default_labels(etcd.name)
-                pods = ctx.caches[PODS].select(etcd.namespace, labels)
-                if pods:
-                    members = len((etcd.status.members if etcd.status else None) or ())
-                    log.info("re-creating StatefulSet to adopt orphan pods", pods=len(pods), replicas=members)
-                    await ctx.apply(STATEFULSETS, sts_component.variant(etcd, desired, replicas=members), None)
-                    raise RequeueAfter(
-                        OPERATION_SYNC,
-                        "StatefulSet has not yet been created or is not ready with previous replicas for etcd: "
-                        f"{key}, requeuing reconcile request",
-                    )
-            await ctx.apply(STATEFULSETS, desired, None)
-            return
+            try:
+                await _create(ctx, run, etcd, desired, key)
+                return
+            except ApiError as e:
+                if not e.conflict:
+                    raise
+            # A StatefulSet of that name exists that the cache does not hold yet: read it and go on as usual.
+            existing = await _writable(ctx, run, etcd, name, lookup=True)
+            if existing is None:  # gone again in between
+                await _create(ctx, run, etcd, desired, key)
+                return
         if etcd.spec.replicas != 0:
             await _handle_tls_changes(ctx, run, etcd, existing, desired)
         selector = (_spec(existing).get("selector") or {}).get("matchLabels") or {}
