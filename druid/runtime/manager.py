@@ -89,6 +89,7 @@ class Manager:
         self._servers: list[web.AppRunner] = []
         self._extra_servers: list[tuple[web.Application, str, int, ssl.SSLContext | None]] = []
         self._leader_tasks: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[Callable[[], Awaitable[None]]] = []
         self.metrics_port: int | None = None
         self.probe_port: int | None = None
         self.server_ports: list[int] = []  # bound ports of the add_server servers, in registration order
@@ -104,6 +105,10 @@ class Manager:
     ) -> None:
         """Another server run on every replica (e.g. a webhook; HTTPS with ``ssl_context``), started with the others."""
         self._extra_servers.append((app, address, port, ssl_context))
+
+    def add_task(self, factory: Callable[[], Awaitable[None]]) -> None:
+        """A coroutine run on every replica from start-up until shutdown (cancelled then)."""
+        self._tasks.append(factory)
 
     def add_leader_task(self, factory: Callable[[], Awaitable[None]]) -> None:
         """A coroutine run only while leading (cancelled on shutdown)."""
@@ -137,6 +142,7 @@ class Manager:
         code = 0
         try:
             await self._start_servers()
+            leader_tasks = [asyncio.create_task(_run(f)) for f in self._tasks]
             self.lag.start()
             self.informers.start_all()
             if not await _until(stop, self.informers.wait_for_cache_sync(self.options.cache_sync_timeout)):
@@ -156,7 +162,7 @@ class Manager:
             for c in self.controllers:
                 c.start()
             log.info("leader work started", identity=self.elector.identity if self.elector else None)
-            leader_tasks = [asyncio.create_task(_run(f)) for f in self._leader_tasks]
+            leader_tasks += [asyncio.create_task(_run(f)) for f in self._leader_tasks]
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
             if renew is not None:
                 waits.append(renew)

@@ -5,8 +5,8 @@ Like controller-runtime's ``admission.Webhook``: the body must be ``application/
 v1 and v1beta1 AdmissionReviews are accepted and answered in the same version, the request uid is echoed,
 transport and decode problems are answered as an errored AdmissionResponse (HTTP 200, code 400/413), and
 an exception in the handler becomes ``panic: <error> [recovered]`` with code 500 (RecoverPanic).
-The serving certificate is ``tls.crt``/``tls.key`` in ``server.webhooks.serverCertDir``, read once at
-start-up (druid deviation: controller-runtime's certwatcher reloads rotated files; druid needs a restart).
+The serving certificate is ``tls.crt``/``tls.key`` in ``server.webhooks.serverCertDir``; rotated files are
+picked up within 10 s without a restart (``runtime.certwatcher``, as controller-runtime's certificate watcher).
 With ``server.webhooks.clientCAFile`` (druid extension) only callers with a client certificate signed by
 that CA get past the TLS handshake.
 """
@@ -26,6 +26,7 @@ from aiohttp import web
 from druid.api.admission import AdmissionPolicy
 from druid.config.operator import OperatorConfiguration
 from druid.config.servers import webhooks_listen
+from druid.runtime.certwatcher import CertWatcher
 from druid.runtime.manager import Manager
 from druid.webhook.configuration import ETCDS_WEBHOOK_PATH, WEBHOOK_PATH
 from druid.webhook.etcdadmission import review_etcd
@@ -176,5 +177,7 @@ def add_webhook(
     app = webhook_app(policy, CacheLookups.of(manager.informers, namespace), config.admission_policy())
     address, port = webhooks_listen(config)
     manager.add_server(app, address, port, ssl_context=context)
+    directory = Path(config.server.webhooks.server_cert_dir)
+    manager.add_task(CertWatcher(context, directory / "tls.crt", directory / "tls.key").run)
     log.info("registering the etcd-components webhook", path=WEBHOOK_PATH, address=address, port=port)
     return app

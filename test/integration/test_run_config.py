@@ -5,6 +5,7 @@ the shared control plane: invalid config fails startup naming the field (L66), l
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import subprocess
 import sys
@@ -199,6 +200,28 @@ async def test_l68_webhook_served_over_https_at_its_path(
 
     body = await eventually(answered, timeout=60, what="the webhook answering over HTTPS")
     assert body["response"]["uid"] == "u-1" and body["response"]["allowed"] is True
+
+    # A rotated certificate (cert-manager renewing the Secret) is served without a restart.
+    assert _served_cn(port, ctx) == "druid-run-webhook"
+    renewed, _ = control_plane.serving_cert_dir("druid-run-webhook-renewed")
+    for name in ("tls.key", "tls.crt"):
+        (cert_dir / name).write_bytes((renewed / name).read_bytes())
+
+    async def renewed_served() -> bool:
+        assert druid.alive(), druid.tail()
+        return _served_cn(port, ctx) == "druid-run-webhook-renewed"
+
+    await eventually(renewed_served, timeout=60, what="the renewed certificate served")
+    assert (await answered() or {}).get("response", {}).get("uid") == "u-1", "still answering"
+
+
+def _served_cn(port: int, ctx: ssl.SSLContext) -> str:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        subject = dict(item[0] for item in (tls.getpeercert() or {}).get("subject", ()))
+    return str(subject.get("commonName", ""))
 
 
 async def test_finding9_sigterm_stops_a_busy_druid_within_its_deadline_and_slow_clients_are_cut_off(
