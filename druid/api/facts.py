@@ -162,7 +162,6 @@ def uid(obj: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-
 def controlled_by(obj: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
     """``metav1.IsControlledBy``: ``obj``'s controller owner reference (the first one) has ``owner_uid``."""
     ref = controller_reference(obj) if owner_uid else None

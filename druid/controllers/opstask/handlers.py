@@ -101,7 +101,7 @@ class UnsupportedTask(ValueError):
     pass
 
 
-TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT}
+TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT, "quorum_loss_recovery": "QuorumLossRecovery"}
 """Field of ``spec.config`` → the task type whose handler runs it."""
 
 
@@ -130,6 +130,9 @@ class HandlerRegistry:
 def default_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(ON_DEMAND_SNAPSHOT, OnDemandSnapshotHandler)
+    from druid.controllers.opstask.quorumrecovery import QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler
+
+    registry.register(QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler)
     return registry
 
 
