@@ -1,9 +1,12 @@
 """Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
 
-Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) for two calls only:
+Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) and the quorum-loss recovery task
+(``controllers/opstask/quorumrecovery.py``) for three calls only:
 
-- ``POST /v3/maintenance/status`` ``{}``: the member's view, whose ``leader`` field is the leader's member ID;
-- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader.
+- ``POST /v3/maintenance/status`` ``{}``: the member's view: ``leader`` (the leader's member ID) and the response
+  ``header`` (``cluster_id``, ``member_id``, ``revision``);
+- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader;
+- ``POST /v3/cluster/member/list`` ``{}``: the members the cluster knows (``members[].name``, ``isLearner``).
 
 IDs travel as decimal strings (the gateway's encoding of uint64); member leases hold them in hex.
 
@@ -124,3 +127,44 @@ async def move_leader(
 ) -> None:
     """Ask the leader to hand leadership to ``target_id`` (etcd's move-leader; fails when sent to a follower)."""
     await _post(client, leader, "/v3/maintenance/transfer-leadership", {"targetID": str(target_id)}, tls)
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """A member's own view (``/v3/maintenance/status``): IDs as integers."""
+
+    cluster_id: int
+    member_id: int
+    revision: int
+    leader: int
+
+
+def _uint(body: dict[str, Any], key: str, where: str) -> int:
+    try:
+        return int(body.get(key) or 0)
+    except (TypeError, ValueError):
+        raise GatewayError(f"{where}: {key} {body.get(key)!r} is not a number") from None
+
+
+async def member_status(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> MemberStatus:
+    """The member's cluster ID, member ID, revision and leader as it reports them."""
+    body = await _post(client, member, "/v3/maintenance/status", {}, tls)
+    header = body.get("header")
+    if not isinstance(header, dict):
+        raise GatewayError(f"status of {member.url}: no header")
+    where = f"status of {member.url}"
+    return MemberStatus(
+        _uint(header, "cluster_id", where),
+        _uint(header, "member_id", where),
+        _uint(header, "revision", where),
+        _uint(body, "leader", where),
+    )
+
+
+async def member_names(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> list[str]:
+    """Names of the cluster's members as ``member`` lists them (learners marked ``name (learner)``)."""
+    body = await _post(client, member, "/v3/cluster/member/list", {}, tls)
+    members = body.get("members")
+    if not isinstance(members, list):
+        raise GatewayError(f"member list of {member.url}: no members")
+    return sorted(f"{m.get('name', '')}{' (learner)' if m.get('isLearner') else ''}" for m in members)

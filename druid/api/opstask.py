@@ -1,4 +1,5 @@
-"""The EtcdOpsTask kind: a one-off operation on an Etcd (today only an on-demand snapshot)."""
+"""The EtcdOpsTask kind: a one-off operation on an Etcd (upstream: an on-demand snapshot; druid adds its own
+configs, e.g. ``quorumLossRecovery``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from druid.api import constants as c
-from druid.api.common import DruidModel, Int32, LastError, LastOperation, ObjectMeta, Time, parse_time
+from druid.api.common import DruidModel, Duration, Int32, Int64, LastError, LastOperation, ObjectMeta, Time, parse_time
 from druid.api.defaults import (
     DEFAULT_TIMEOUT_SECONDS_DELTA,
     DEFAULT_TIMEOUT_SECONDS_FULL,
     DEFAULT_TTL_SECONDS_AFTER_FINISHED,
 )
 from druid.api.schema import CEL, Default, ObjectSchema, OpaqueObject, PrinterColumn, Resource
+from druid.gocompat import duration
 
 TaskState = Literal["Pending", "InProgress", "Succeeded", "Failed", "Rejected"]
 StepState = Literal["InProgress", "Succeeded", "Failed", "Skipped"]
@@ -49,12 +51,34 @@ class OnDemandSnapshotConfig(DruidModel):
         return self.timeout_seconds_delta or DEFAULT_TIMEOUT_SECONDS_DELTA
 
 
+DEFAULT_MIN_QUORUM_LOSS_DURATION = "10m"
+
+
+class QuorumLossRecoveryConfig(DruidModel):
+    """Rebuild an Etcd that lost quorum for good from its backup store (druid extension; see
+    docs/quorum-loss-recovery.md)."""
+
+    min_quorum_loss_duration: Annotated[Duration, Default(DEFAULT_MIN_QUORUM_LOSS_DURATION)] | None = Field(
+        default=None, description="How long the Etcd must have been without quorum before recovering (default 10m)."
+    )
+    force: bool | None = Field(
+        default=None, description="Skip the minQuorumLossDuration check (quorum must still be lost)."
+    )
+
+    @property
+    def min_loss_seconds(self) -> float:
+        return duration.seconds(self.min_quorum_loss_duration or DEFAULT_MIN_QUORUM_LOSS_DURATION)
+
+
 class EtcdOpsTaskConfig(DruidModel):
     """The operation to perform; exactly one member is set."""
 
     object_schema = ObjectSchema(min_properties=1, max_properties=1)
 
     on_demand_snapshot: OnDemandSnapshotConfig | None = Field(default=None, description="Take a snapshot.")
+    quorum_loss_recovery: QuorumLossRecoveryConfig | None = Field(
+        default=None, description="Recover from permanent quorum loss by restoring from the backup store (druid)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EtcdOpsTaskConfig:
@@ -94,6 +118,27 @@ class TaskStep(DruidModel):
     details: dict[str, str] | None = Field(default=None, description="Figures of the step (e.g. database sizes).")
 
 
+class DataLossWindow(DruidModel):
+    """Writes made in this window are not in the backup store and are lost by the restore."""
+
+    start: Time | None = Field(default=None, description="The last delta snapshot (renewTime of its Lease).")
+    end: Time | None = Field(default=None, description="When quorum was lost (Ready condition went False).")
+
+
+class QuorumLossRecoveryStatus(DruidModel):
+    """Evidence of a quorum-loss recovery (druid extension)."""
+
+    original_replicas: Int32 | None = Field(default=None, description="spec.replicas at admission.")
+    data_loss_window: DataLossWindow | None = Field(default=None, description="Writes in this window are lost.")
+    restored_revision: Int64 | None = Field(default=None, description="etcd revision of the restored member.")
+    cluster_id: str | None = Field(
+        default=None, alias="clusterID", description="Cluster ID of the restored cluster (hex)."
+    )
+    restored_member_id: str | None = Field(
+        default=None, alias="restoredMemberID", description="Member ID of the restored member (hex)."
+    )
+
+
 class EtcdOpsTaskStatus(DruidModel):
     """Progress of the task."""
 
@@ -106,6 +151,9 @@ class EtcdOpsTaskStatus(DruidModel):
     last_operation: LastOperation | None = Field(default=None, description="Current phase and its state.")
     steps: Annotated[list[TaskStep], Field(max_length=64)] | None = Field(
         default=None, description="Steps of a multi-step task in the order they ran (druid extension)."
+    )
+    quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
+        default=None, description="Evidence of a quorumLossRecovery task (druid extension)."
     )
 
 

@@ -245,6 +245,12 @@ def _backups_handler(args: argparse.Namespace) -> int:
     return backups.main(args)
 
 
+def _recover_quorum_handler(args: argparse.Namespace) -> int:
+    from druid.cli import recoverquorum
+
+    return recoverquorum.main(args)
+
+
 def _status_handler(args: argparse.Namespace) -> int:
     from druid.cli import status
 
@@ -295,6 +301,15 @@ def register(sub: Any) -> None:
     p = sub.add_parser("backups", help="list the snapshots in an Etcd's backup store (Local or --bucket-dir)")
     backups.add_arguments(p)
     p.set_defaults(handler=_backups_handler)
+
+    from druid.cli import recoverquorum
+
+    p = sub.add_parser(
+        "recover-quorum",
+        help="recover an Etcd from permanent quorum loss (a quorumLossRecovery EtcdOpsTask) and follow it",
+    )
+    recoverquorum.add_arguments(p)
+    p.set_defaults(handler=_recover_quorum_handler)
 
     p = sub.add_parser("status", help="explain an Etcd's health in one line (exit 0 Ready, 1 not Ready)")
     add_connection_arguments(p)

@@ -344,3 +344,63 @@ def _statefulset(etcd: Obj, ca_secret: str) -> Obj:
             },
         },
     }
+
+
+async def test_quorum_loss_recovery_refusals_change_nothing_and_say_why(env: Env) -> None:
+    """A quorumLossRecovery task is Rejected — the Etcd (no druid Etcd controller runs here, so its
+    resourceVersion must stay) and its StatefulSet untouched — without a store, while Ready is True, while
+    Ready has been False for less than minQuorumLossDuration, and while another task runs."""
+    lost_since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def lost(name: str, *, store: bool = True, since: str | None = None) -> Obj:
+        await env.etcd(name, store=store)
+        ltt = since or lost_since
+        cond = {"type": "Ready", "status": "False", "reason": "QuorumLost", "message": "m"}
+        status = {"conditions": [{**cond, "lastTransitionTime": ltt, "lastUpdateTime": ltt}]}
+        return await env.kube.merge_patch(ETCDS, name, {"status": status}, env.namespace, subresource="status")
+
+    async def recovery(name: str, etcd: str, **config: Any) -> None:
+        meta = {"name": name, "namespace": env.namespace}
+        spec = {"etcdName": etcd, "config": {"quorumLossRecovery": config}}
+        body = {"apiVersion": c.API_VERSION, "kind": c.KIND_ETCD_OPS_TASK, "metadata": meta, "spec": spec}
+        await env.kube.create(OPS_TASKS, body)
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    etcds = {
+        "nobackup": await lost("nobackup", store=False),
+        "quorate": await env.etcd("quorate"),
+        "recent": await lost("recent", since=now),
+        "busy": await env.etcd("busy"),
+    }
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "busy", "namespace": env.namespace}}
+    sts["spec"] = {
+        "replicas": 0,
+        "serviceName": "busy",
+        "selector": {"matchLabels": {"app": "busy"}},
+        "template": {"metadata": {"labels": {"app": "busy"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+    }
+    sts = await env.kube.create(STATEFULSETS, sts)
+    await env.fake.stop()  # the snapshot task stays InProgress
+    await env.task("snap", "busy")
+    await env.wait_state("snap", "InProgress")
+    # (busy stays Ready: the snapshot task re-checks readiness and would end; the duplicate check comes first)
+
+    await recovery("r-nobackup", "nobackup", force=True)
+    await recovery("r-quorate", "quorate", force=True)
+    await recovery("r-recent", "recent", minQuorumLossDuration="10m")
+    await recovery("r-busy", "busy", force=True)
+    for name, code, says in (
+        ("r-nobackup", "ERR_BACKUP_NOT_ENABLED", "NoBackupStore"),
+        ("r-quorate", "ERR_QUORUM_NOT_LOST", "QuorumNotLost: etcd"),
+        ("r-recent", "ERR_QUORUM_NOT_LOST", "less than minQuorumLossDuration 10m0s (or set force)"),
+        ("r-busy", "ERR_DUPLICATE_TASK", "already in progress"),
+    ):
+        task = await env.wait_state(name, "Rejected")
+        assert codes(task) == [code], (name, task["status"])
+        assert says in task["status"]["lastOperation"]["description"], (name, task["status"])
+        assert "steps" not in task["status"] and "quorumLossRecovery" not in task["status"]
+    for name, before in etcds.items():
+        after = await env.kube.get(ETCDS, name, env.namespace)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], name
+    after = await env.kube.get(STATEFULSETS, "busy", env.namespace)
+    assert after["metadata"]["generation"] == sts["metadata"]["generation"] and after["spec"]["replicas"] == 0

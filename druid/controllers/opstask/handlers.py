@@ -14,6 +14,9 @@ volume (key ``dataKey`` or ``bundle.crt``; TLS ≥ 1.2). A transport error reque
 ``ERR_EXECUTE_HTTP_REQUEST``; an answer other than 200 fails with ``ERR_CREATE_SNAPSHOT``; a delta answer
 ``null`` means backup-restore skipped the delta snapshot (success). Cleanup does nothing. Requests go
 through the controller's one :class:`~druid.backuprestore.BackupRestoreClient`.
+
+druid's own multi-step tasks live in modules of their own and are registered in :func:`default_registry`:
+QuorumLossRecovery (``quorumrecovery.py``).
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class UnsupportedTask(ValueError):
     pass
 
 
-TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT}
+TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT, "quorum_loss_recovery": "QuorumLossRecovery"}
 """Field of ``spec.config`` → the task type whose handler runs it."""
 
 
@@ -130,6 +133,9 @@ class HandlerRegistry:
 def default_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(ON_DEMAND_SNAPSHOT, OnDemandSnapshotHandler)
+    from druid.controllers.opstask.quorumrecovery import QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler
+
+    registry.register(QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler)
     return registry
 
 
