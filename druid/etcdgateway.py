@@ -1,11 +1,14 @@
 """Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
 
-Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) for two calls only:
+Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) and verified restores
+(``controllers/opstask/verifiedrestore.py``) for three calls only:
 
 - ``POST /v3/maintenance/status`` ``{}``: the member's view, whose ``leader`` field is the leader's member ID;
-- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader.
+- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader;
+- ``POST /v3/kv/range`` over the whole key space with ``count_only``: the revision and number of keys.
 
-IDs travel as decimal strings (the gateway's encoding of uint64); member leases hold them in hex.
+IDs, revisions and counts travel as decimal strings (the gateway's encoding of 64-bit integers; a zero count
+is left out); member leases hold IDs in hex.
 
 Contract:
 
@@ -124,3 +127,24 @@ async def move_leader(
 ) -> None:
     """Ask the leader to hand leadership to ``target_id`` (etcd's move-leader; fails when sent to a follower)."""
     await _post(client, leader, "/v3/maintenance/transfer-leadership", {"targetID": str(target_id)}, tls)
+
+
+ALL_KEYS = base64.b64encode(b"\0").decode()
+"""``key`` and ``range_end`` ``"\\0"``: every key (etcdctl's ``get "" --prefix``, from the smallest key on)."""
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    revision: int  # the store's current revision (response header)
+    keys: int  # number of keys
+
+
+async def key_space(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> KeySpace:
+    """The revision and key count ``member`` serves (a serializable count-only range over every key)."""
+    body = {"key": ALL_KEYS, "range_end": ALL_KEYS, "count_only": True, "serializable": True}
+    out = await _post(client, member, "/v3/kv/range", body, tls)
+    try:
+        revision = int((out.get("header") or {})["revision"])
+        return KeySpace(revision, int(out.get("count") or 0))
+    except (KeyError, TypeError, ValueError):
+        raise GatewayError(f"range of {member.url}: no revision or count in {str(out)[:200]}") from None

@@ -69,6 +69,7 @@ CONDITION_CLUSTER_ID_MISMATCH = "ClusterIDMismatch"
 CONDITION_BOOTSTRAPPED_WITH_EXISTING_CLUSTER = "BootstrappedWithExistingCluster"
 CONDITION_LAST_SNAPSHOT_COMPACTION_SUCCEEDED = "LastSnapshotCompactionSucceeded"
 CONDITION_MEMBER_UPDATE = "MemberUpdate"  # druid's own (OrderedMemberUpdate gate)
+CONDITION_BACKUP_RESTORE_VERIFIED = "BackupRestoreVerified"  # druid's own (verified restores)
 
 # EtcdCopyBackupsTask condition types
 CONDITION_SUCCEEDED = "Succeeded"

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from druid.api import constants as c
-from druid.api.common import DruidModel, Int32, LastError, LastOperation, ObjectMeta, Time, parse_time
+from druid.api.common import DruidModel, Duration, Int32, Int64, LastError, LastOperation, ObjectMeta, Time, parse_time
 from druid.api.defaults import (
     DEFAULT_TIMEOUT_SECONDS_DELTA,
     DEFAULT_TIMEOUT_SECONDS_FULL,
@@ -49,12 +49,29 @@ class OnDemandSnapshotConfig(DruidModel):
         return self.timeout_seconds_delta or DEFAULT_TIMEOUT_SECONDS_DELTA
 
 
+class VerifiedRestoreConfig(DruidModel):
+    """Restore the Etcd's latest full and delta snapshots into a scratch Job, start etcd on the result and check
+    it (druid extension). The live members, their volumes and the store's content are never touched."""
+
+    timeout_seconds: Annotated[Int32, Field(ge=30)] | None = Field(
+        default=None, description="Give up (task Failed) after this many seconds (default 600)."
+    )
+    etcd_image: str | None = Field(
+        default=None,
+        description="Image with a plain etcd binary on PATH to serve the restored data (default: the Etcd's "
+        "etcd image; upstream's etcd-wrapper image embeds etcd and has none, so set one then).",
+    )
+
+
 class EtcdOpsTaskConfig(DruidModel):
     """The operation to perform; exactly one member is set."""
 
     object_schema = ObjectSchema(min_properties=1, max_properties=1)
 
     on_demand_snapshot: OnDemandSnapshotConfig | None = Field(default=None, description="Take a snapshot.")
+    verified_restore: VerifiedRestoreConfig | None = Field(
+        default=None, description="Prove the latest snapshots restore (druid extension)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EtcdOpsTaskConfig:
@@ -94,6 +111,32 @@ class TaskStep(DruidModel):
     details: dict[str, str] | None = Field(default=None, description="Figures of the step (e.g. database sizes).")
 
 
+class VerifiedRestoreStatus(DruidModel):
+    """What a verified restore found (druid extension)."""
+
+    full_snapshot: str | None = Field(default=None, description="The full snapshot restored (store object name).")
+    delta_snapshots: Int32 | None = Field(default=None, description="Number of delta snapshots applied after it.")
+    latest_snapshot: str | None = Field(default=None, description="The newest snapshot of the restore set.")
+    latest_snapshot_time: Time | None = Field(default=None, description="When the newest snapshot was taken.")
+    snapshot_revision: Int64 | None = Field(default=None, description="Last revision of the newest snapshot restored.")
+    lease_revision: Int64 | None = Field(
+        default=None, description="Highest revision the full/delta snapshot Leases reported before the restore."
+    )
+    restored_revision: Int64 | None = Field(default=None, description="Revision of the restored etcd.")
+    key_count: Int64 | None = Field(default=None, description="Keys in the restored etcd.")
+    restore_duration: Duration | None = Field(
+        default=None, description="Time from the scratch Job's creation until the restored etcd answered."
+    )
+    recovery_point_gap: Duration | None = Field(
+        default=None,
+        description="Time between the newest snapshot restored and the verification (data lost "
+        "had the cluster been restored then).",
+    )
+    job_name: str | None = Field(default=None, description="The scratch Job (deleted when the task ends).")
+    verified_at: Time | None = Field(default=None, description="When the restored etcd was checked.")
+    reason: str | None = Field(default=None, description="Why the verification failed (empty on success).")
+
+
 class EtcdOpsTaskStatus(DruidModel):
     """Progress of the task."""
 
@@ -106,6 +149,9 @@ class EtcdOpsTaskStatus(DruidModel):
     last_operation: LastOperation | None = Field(default=None, description="Current phase and its state.")
     steps: Annotated[list[TaskStep], Field(max_length=64)] | None = Field(
         default=None, description="Steps of a multi-step task in the order they ran (druid extension)."
+    )
+    verified_restore: VerifiedRestoreStatus | None = Field(
+        default=None, description="Result of a verifiedRestore task (druid extension)."
     )
 
 
