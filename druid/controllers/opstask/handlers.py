@@ -95,6 +95,8 @@ class TaskRef:
     spec: EtcdOpsTaskSpec
     status: Mapping[str, Any] = field(default_factory=dict)
     """The task's status as last read (multi-step handlers resume from its ``steps``)."""
+    uid: str = ""
+    """The task's UID (owner of objects a handler creates)."""
 
 
 HandlerFactory = Callable[[HandlerDeps, TaskRef], Handler]

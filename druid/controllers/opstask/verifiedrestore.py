@@ -52,7 +52,7 @@ from druid.api import constants as c
 from druid.api import defaults, names, store
 from druid.api.etcd import Etcd
 from druid.api.opstask import VerifiedRestoreConfig
-from druid.api.resources import ETCD_OPS_TASKS, ETCDS
+from druid.api.resources import ETCDS
 from druid.backuprestore import BackupRestoreError
 from druid.components import statefulset_volumes as vol
 from druid.components.base import BuildOptions
@@ -405,7 +405,7 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
         config = task.spec.config.verified_restore
         assert config is not None
         self.config: VerifiedRestoreConfig = config
-        self.task_name = task.name
+        self.task_name, self.uid = task.name, task.uid
         self.status = dict(task.status)
         self.opts = deps.build_options
         self.clock = clock or SystemClock()
@@ -464,11 +464,8 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
         steps = record_step(steps, STEP_FIND, "Succeeded", now, note, details)
         try:
             host_path = await self._host_path(etcd)
-            task = await self.kube.get(ETCD_OPS_TASKS, self.task_name, self.namespace)
             opts = self.opts or build_options()
-            job = build_job(
-                etcd, opts, self.config, task_name=self.task_name, task_uid=task["metadata"]["uid"], host_path=host_path
-            )
+            job = build_job(etcd, opts, self.config, task_name=self.task_name, task_uid=self.uid, host_path=host_path)
         except compaction_job.JobSpecError as e:
             steps = record_step(steps, STEP_RESTORE, "Failed", now, str(e))
             return await self._finish(etcd, found, steps, False, REASON_JOB, f"cannot build the scratch Job: {e}")
