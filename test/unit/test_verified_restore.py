@@ -7,19 +7,24 @@ import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.api.etcd import Etcd
-from druid.api.opstask import VerifiedRestoreConfig
+from druid.api.opstask import EtcdOpsTaskSpec, VerifiedRestoreConfig
+from druid.api.resources import ETCDS
 from druid.components import clientservice, pdb
 from druid.components.base import BuildOptions
 from druid.config.images import Images
 from druid.controllers.compaction.job import JobSpecError
 from druid.controllers.etcd import conditions as cond
 from druid.controllers.opstask import verifiedrestore as vr
+from druid.controllers.opstask.handlers import HandlerDeps, TaskRef
 from druid.etcdgateway import KeySpace
+from druid.runtime.objects import JOBS, PODS
 from druid.runtime.statuswriter import merge_conditions
+from druid.testing.fakekube import FakeKube
 
 NAME, NS = "etcd-main", "shoot--dev"
 
@@ -123,8 +128,14 @@ def test_job_name_fits_a_label_and_stays_unique() -> None:
 
 def snap(kind: str, start: int, last: int, created: str) -> dict[str, Any]:
     name = f"{kind}-{start:08d}-{last:08d}-{int(dt.datetime.fromisoformat(created).timestamp())}.gz"
-    return {"kind": kind.lower(), "snapDir": "", "snapName": name, "startRevision": start, "lastRevision": last,
-            "createdOn": created}  # fmt: skip
+    return {
+        "kind": kind.lower(),
+        "snapDir": "",
+        "snapName": name,
+        "startRevision": start,
+        "lastRevision": last,
+        "createdOn": created,
+    }
 
 
 def test_restore_set_from_backup_restore_latest() -> None:
@@ -268,3 +279,206 @@ def test_metrics_record_success_and_failures() -> None:
     assert value("druid_verified_restore_failures_total", {**labels, "reason": vr.REASON_NO_FULL}) == 1
     assert value("druid_verified_restore_runs_total", {**labels, "succeeded": "false"}) == 1
     assert c.CONDITION_BACKUP_RESTORE_VERIFIED == vr.CONDITION_TYPE
+
+
+# ------------------------------------------------------------------------------------------------- the handler
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = T0
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.at.timestamp()
+
+
+class Stand:
+    """backup-restore's ``/snapshot/latest`` and the scratch etcd's gateway on one local port."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, Any] = {
+            "fullSnapshot": snap("Full", 0, 40, "2026-12-03T19:00:00+00:00"),
+            "deltaSnapshots": [snap("Incr", 41, 57, "2026-12-03T19:59:50+00:00")],
+        }
+        self.range: dict[str, Any] = {"header": {"revision": "57"}, "count": "30"}
+        self.ranges: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> Stand:
+        async def latest(_: web.Request) -> web.Response:
+            return web.json_response(self.latest)
+
+        async def kv_range(request: web.Request) -> web.Response:
+            self.ranges.append(await request.json())
+            return web.json_response(self.range)
+
+        app = web.Application()
+        app.router.add_get("/snapshot/latest", latest)
+        app.router.add_post("/v3/kv/range", kv_range)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+
+def cluster() -> Any:
+    from druid.runtime.objects import LEASES, SECRETS
+
+    kube = FakeKube()
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "lastTransitionTime": "2026-12-03T10:00:00Z",
+        "lastUpdateTime": "2026-12-03T10:00:00Z",
+        "reason": "r",
+        "message": "m",
+    }
+    body = make_etcd(LOCAL).to_dict()
+    body.update(apiVersion=c.API_VERSION, kind=c.KIND_ETCD, status={"conditions": [ready]})
+    kube.add(ETCDS, body)
+    kube.add(
+        SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "store", "namespace": NS},
+            "data": {"hostPath": "L2J1Y2tldHM="},
+        },
+    )
+    for lease, holder in (("full-snap", "40"), ("delta-snap", "57")):
+        kube.add(
+            LEASES,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": f"{NAME}-{lease}", "namespace": NS},
+                "spec": {"holderIdentity": holder},
+            },
+        )
+    return kube
+
+
+def handler(kube: Any, stand: Stand, clock: Clock, status: dict[str, Any] | None = None) -> vr.VerifiedRestoreHandler:
+    from druid.backuprestore import BackupRestoreClient
+
+    client = BackupRestoreClient(lambda _etcd: f"http://127.0.0.1:{stand.port}")
+    spec = EtcdOpsTaskSpec.model_validate({"etcdName": NAME, "config": {"verifiedRestore": {"timeoutSeconds": 60}}})
+    h = vr.VerifiedRestoreHandler(
+        HandlerDeps(kube, client, OPTS), TaskRef(NS, "verify", spec, status or {}, "uid-1"), clock
+    )
+    h.client_port = stand.port
+    return h
+
+
+def scratch_pod(init: dict[str, Any], main: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = pod(init, main, podIP="127.0.0.1", phase="Running")
+    out.update(
+        apiVersion="v1",
+        kind="Pod",
+        metadata={"name": "verify-restore-x", "namespace": NS, "labels": {"job-name": "verify-restore"}},
+    )
+    return out
+
+
+def etcd_condition(kube: Any) -> dict[str, Any]:
+
+    conditions = kube.object(ETCDS, NAME, NS)["status"]["conditions"]
+    (mine,) = [x for x in conditions if x["type"] == vr.CONDITION_TYPE]
+    assert [x["type"] for x in conditions] == ["BackupRestoreVerified", "Ready"]
+    return dict(mine)
+
+
+async def test_handler_restores_polls_verifies_and_cleans_up() -> None:
+
+    kube, clock = cluster(), Clock()
+    async with Stand() as stand:
+        first = await handler(kube, stand, clock).execute()
+        assert first.requeue and first.error is None and first.status is not None
+        found = first.status["verifiedRestore"]
+        assert found["leaseRevision"] == 57 and found["snapshotRevision"] == 57 and found["deltaSnapshots"] == 1
+        job_ = kube.object(JOBS, "verify-restore", NS)
+        assert job_["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+        assert job_["spec"]["template"]["spec"]["volumes"][1]["hostPath"]["path"] == "/buckets/bucket"
+
+        # The restore still runs: wait.
+        clock.at += dt.timedelta(seconds=2)
+        kube.add(PODS, scratch_pod({"running": {}}, {"waiting": {}}))
+        waiting = await handler(kube, stand, clock, dict(first.status)).execute()
+        assert waiting.requeue and waiting.error is None and not stand.ranges
+
+        # etcd serves the restored data: verified.
+        clock.at += dt.timedelta(seconds=3)
+        kube.add(PODS, scratch_pod({"terminated": {"exitCode": 0}}, {"running": {}}))
+        assert waiting.status is not None
+        done = await handler(kube, stand, clock, dict(waiting.status)).execute()
+    assert done.error is None and not done.requeue and done.status is not None
+    found = done.status["verifiedRestore"]
+    assert (found["restoredRevision"], found["keyCount"], found["reason"]) == (57, 30, "")
+    assert found["recoveryPointGap"] == "15s"  # newest snapshot 19:59:50, verified 20:00:05
+    assert [s["state"] for s in done.status["steps"]] == ["Succeeded"] * 3
+    assert stand.ranges[0]["count_only"] is True
+    assert kube.object(JOBS, "verify-restore", NS) is None
+    condition = etcd_condition(kube)
+    assert condition["status"] == "True" and "revision 57, 30 keys" in condition["message"]
+
+
+async def test_handler_fails_on_a_revision_behind_the_leases_and_keeps_the_last_success() -> None:
+
+    kube, clock = cluster(), Clock()
+    async with Stand() as stand:
+        first = await handler(kube, stand, clock).execute()
+        kube.add(PODS, scratch_pod({"terminated": {"exitCode": 0}}, {"running": {}}))
+        assert first.status is not None
+        stand.range = {"header": {"revision": "1"}}  # a fresh, empty etcd: nothing was restored
+        done = await handler(kube, stand, clock, dict(first.status)).execute()
+    assert done.error is not None and not done.requeue and done.status is not None
+    assert done.status["verifiedRestore"]["reason"] == vr.REASON_BEHIND
+    assert "empty etcd" in done.error.description()
+    condition = etcd_condition(kube)
+    assert condition["status"] == "False" and condition["reason"] == vr.REASON_BEHIND
+
+
+async def test_handler_fails_without_a_full_snapshot_before_any_job() -> None:
+
+    kube, clock = cluster(), Clock()
+    async with Stand() as stand:
+        stand.latest = {"fullSnapshot": None, "deltaSnapshots": None}
+        done = await handler(kube, stand, clock).execute()
+    assert done.error is not None and done.status is not None
+    assert done.status["verifiedRestore"]["reason"] == vr.REASON_NO_FULL
+    assert not kube.objects(JOBS, NS) and not [w for w in kube.writes() if "/jobs" in w[1] and w[0] == "POST"]
+    assert etcd_condition(kube)["reason"] == vr.REASON_NO_FULL
+
+
+async def test_handler_reports_the_restore_containers_last_lines() -> None:
+
+    kube, clock = cluster(), Clock()
+    async with Stand() as stand:
+        first = await handler(kube, stand, clock).execute()
+        log = "Finding latest set of snapshot to recover from...\nfailed to restore: corrupt snapshot: hash mismatch\n"
+        kube.add(PODS, scratch_pod({"terminated": {"exitCode": 1, "message": log}}))
+        assert first.status is not None
+        done = await handler(kube, stand, clock, dict(first.status)).execute()
+    assert done.error is not None and done.status is not None
+    assert done.status["verifiedRestore"]["reason"] == vr.REASON_RESTORE_FAILED
+    assert "hash mismatch" in done.error.description()
+
+
+async def test_handler_times_out() -> None:
+
+    kube, clock = cluster(), Clock()
+    async with Stand() as stand:
+        first = await handler(kube, stand, clock).execute()
+        kube.add(PODS, scratch_pod({"running": {}}, {"waiting": {}}))
+        clock.at += dt.timedelta(seconds=61)
+        assert first.status is not None
+        done = await handler(kube, stand, clock, dict(first.status)).execute()
+    assert done.error is not None and done.status is not None
+    assert done.status["verifiedRestore"]["reason"] == vr.REASON_TIMEOUT

@@ -410,6 +410,7 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
         self.opts = deps.build_options
         self.clock = clock or SystemClock()
         self.metrics = verified_restore_metrics()
+        self.client_port = CLIENT_PORT  # where the scratch etcd serves (tests serve a stand-in elsewhere)
 
     @property
     def timeout(self) -> int:
@@ -538,7 +539,9 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
             return self._wait(found, steps, "waiting for the restore and the scratch etcd")
         host = f"[{ip}]" if ":" in ip else ip
         try:
-            restored = await key_space(self.backup_restore, MemberAddress(f"http://{host}:{CLIENT_PORT}", None), None)
+            restored = await key_space(
+                self.backup_restore, MemberAddress(f"http://{host}:{self.client_port}", None), None
+            )
         except (BackupRestoreError, GatewayError) as e:
             return self._wait(found, steps, f"scratch etcd not answering yet: {e}")
         duration = round(self.clock.now().timestamp() - started, 2)
