@@ -160,6 +160,12 @@ class EtcdTaskHandler:
         self.namespace = task.namespace
         self.etcd_name = task.spec.etcd_name or ""
 
+    async def admit(self) -> Result:
+        etcd = await self._etcd(c.OPERATION_TYPE_ADMIT)
+        if isinstance(etcd, Result):
+            return etcd
+        return self._check(etcd, c.OPERATION_TYPE_ADMIT) or Result("Admit check passed")
+
     async def _etcd(self, phase: str) -> Etcd | Result:
         try:
             if not self.etcd_name:
@@ -240,12 +246,6 @@ class OnDemandSnapshotHandler(EtcdTaskHandler):
         config = task.spec.config.on_demand_snapshot
         assert config is not None
         self.config: OnDemandSnapshotConfig = config
-
-    async def admit(self) -> Result:
-        etcd = await self._etcd(c.OPERATION_TYPE_ADMIT)
-        if isinstance(etcd, Result):
-            return etcd
-        return self._check(etcd, c.OPERATION_TYPE_ADMIT) or Result("Admit check passed")
 
     async def execute(self) -> Result:
         phase = c.OPERATION_TYPE_EXECUTION

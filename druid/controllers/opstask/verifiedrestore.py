@@ -416,12 +416,6 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
     def timeout(self) -> int:
         return self.config.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
 
-    async def admit(self) -> Result:
-        etcd = await self._etcd(c.OPERATION_TYPE_ADMIT)
-        if isinstance(etcd, Result):
-            return etcd
-        return self._check(etcd, c.OPERATION_TYPE_ADMIT) or Result("Admit check passed")
-
     async def execute(self) -> Result:
         phase = c.OPERATION_TYPE_EXECUTION
         etcd = await self._etcd(phase)
