@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from druid.api import constants as c
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
@@ -88,11 +89,12 @@ async def _scenario(cluster: RealCluster, kube: Kube, ns: str, figures: dict[str
     assert c.CONDITION_READY in upstream and c.CONDITION_BACKUP_READY in upstream
 
     series = _metrics(port)
-    labels = f'{{namespace="{ns}",etcd="{NAME}"}}'
-    assert series[f"druid_verified_restore_revision{labels}"] == live_revision, series
-    assert series[f"druid_verified_restore_keys{labels}"] == 30
-    assert series[f"druid_verified_restore_last_success_timestamp_seconds{labels}"] > 0
-    assert series[f"druid_verified_restore_duration_seconds{labels}"] > 0
+    labels = {"namespace": ns, "etcd": NAME}
+    assert _sample(series, "druid_verified_restore_revision", **labels) == live_revision
+    assert _sample(series, "druid_verified_restore_keys", **labels) == 30
+    assert _sample(series, "druid_verified_restore_last_success_timestamp_seconds", **labels) > 0
+    assert _sample(series, "druid_verified_restore_duration_seconds", **labels) > 0
+    assert _sample(series, "druid_verified_restore_recovery_point_gap_seconds", **labels) >= 0
     await _scratch_gone(kube, ns)
 
     # Empty the bucket: the next verification fails with a clear reason, the live cluster carries on.
@@ -110,8 +112,8 @@ async def _scenario(cluster: RealCluster, kube: Kube, ns: str, figures: dict[str
     assert condition["status"] == "False" and condition["reason"] == reason, condition
     assert f"last verified restore: revision {live_revision}" in condition["message"], condition
     series = _metrics(port)
-    assert series[f'druid_verified_restore_failures_total{{namespace="{ns}",etcd="{NAME}",reason="{reason}"}}'] == 1
-    assert series[f"druid_verified_restore_revision{labels}"] == live_revision  # the last success stays
+    assert _sample(series, "druid_verified_restore_failures_total", **labels, reason=reason) == 1
+    assert _sample(series, "druid_verified_restore_revision", **labels) == live_revision  # the last success stays
     await _scratch_gone(kube, ns)
 
     # The live cluster: the same member pods, none restarted, all keys there, writes go on from where they were.
@@ -157,15 +159,22 @@ def _condition(etcd: Obj) -> dict[str, Any]:
     return dict(found[0])
 
 
-def _metrics(port: int) -> dict[str, float]:
+def _metrics(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """druid's ``druid_verified_restore_*`` samples, keyed by (name, labels)."""
     with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("druid_verified_restore_"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+        families = text_string_to_metric_families(resp.read().decode())
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in families
+        if family.name.startswith("druid_verified_restore_")
+        for sample in family.samples
+    }
+
+
+def _sample(series: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    assert key in series, f"{name}{labels} not in {sorted(series)}"
+    return series[key]
 
 
 async def _scratch_gone(kube: Kube, ns: str) -> None:
