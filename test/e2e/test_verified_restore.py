@@ -1,6 +1,7 @@
 """Verified restores for real: a 3-member Etcd backed up to a Local bucket, keys written, snapshots taken; a
 ``verifiedRestore`` EtcdOpsTask restores them into a scratch Job and reports the expected revision and key count,
-the Etcd's ``BackupRestoreVerified`` condition and druid's metrics show it. Then the bucket is emptied: the next
+the Etcd's ``BackupRestoreVerified`` condition and druid's metrics show it. Then the bucket's full snapshots are
+corrupted (the restore fails in the scratch pod), then the bucket is emptied (nothing to restore): each next
 verification fails with a clear reason, the condition goes False (keeping the last success), and the live
 cluster is untouched throughout (same member pods, no restarts, keys intact, revisions still advancing)."""
 
@@ -97,24 +98,24 @@ async def _scenario(cluster: RealCluster, kube: Kube, ns: str, figures: dict[str
     assert _sample(series, "druid_verified_restore_recovery_point_gap_seconds", **labels) >= 0
     await _scratch_gone(kube, ns)
 
+    # Corrupt the bucket (every full snapshot's content replaced, names kept): the sidecar still lists the
+    # restore set, the restore itself fails in the scratch pod, and the task says why.
+    fulls = store.snapshots("Full")
+    assert fulls
+    for path in fulls:
+        path.write_bytes(b"not a snapshot\n" * 64)
+    clock = Stopwatch()
+    await _failed_verification(
+        kube, ns, "verify-2", vr.REASON_RESTORE_FAILED, live_revision, port, figures, "corrupted"
+    )
+    figures["verified restore of the corrupted bucket: task created -> Failed, s"] = clock()
+
     # Empty the bucket: the next verification fails with a clear reason, the live cluster carries on.
     for child in store.path.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
     clock = Stopwatch()
-    failed = await _verify(kube, ns, "verify-2", "Failed")
-    figures["verified restore of an emptied bucket: task created -> Failed, s"] = clock()
-    reason = failed["status"]["verifiedRestore"]["reason"]
-    assert reason in (vr.REASON_NO_FULL, vr.REASON_RESTORE_FAILED, vr.REASON_BEHIND), failed["status"]
-    assert any(reason in (e.get("description") or "") for e in failed["status"].get("lastErrors") or ()), failed
-    figures["verified restore of an emptied bucket: reason"] = reason
-
-    condition = _condition(await kube.get(ETCDS, NAME, ns))
-    assert condition["status"] == "False" and condition["reason"] == reason, condition
-    assert f"last verified restore: revision {live_revision}" in condition["message"], condition
-    series = _metrics(port)
-    assert _sample(series, "druid_verified_restore_failures_total", **labels, reason=reason) == 1
-    assert _sample(series, "druid_verified_restore_revision", **labels) == live_revision  # the last success stays
-    await _scratch_gone(kube, ns)
+    await _failed_verification(kube, ns, "verify-3", None, live_revision, port, figures, "emptied")
+    figures["verified restore of the emptied bucket: task created -> Failed, s"] = clock()
 
     # The live cluster: the same member pods, none restarted, all keys there, writes go on from where they were.
     assert await _members(kube, ns) == members
@@ -122,6 +123,36 @@ async def _scenario(cluster: RealCluster, kube: Kube, ns: str, figures: dict[str
     await assert_keys(ctl, 10, prefix="/e2e/after-full/")
     assert ctl.put("/e2e/after-verification", "v") == live_revision + 1
     await wait_etcd(kube, ns, NAME, timeout=60, members=3)
+
+
+async def _failed_verification(
+    kube: Kube,
+    ns: str,
+    task: str,
+    expected: str | None,
+    live_revision: int,
+    port: int,
+    figures: dict[str, object],
+    what: str,
+) -> None:
+    """A verification that fails (with ``expected`` as its reason, if given): task, condition and metrics say so,
+    the last success stays in the condition and the metrics, the scratch objects go."""
+    failed = await _verify(kube, ns, task, "Failed")
+    reason = failed["status"]["verifiedRestore"]["reason"]
+    allowed = (vr.REASON_NO_FULL, vr.REASON_RESTORE_FAILED, vr.REASON_BEHIND)
+    assert (reason == expected) if expected else (reason in allowed), failed["status"]
+    errors = [e.get("description") or "" for e in failed["status"].get("lastErrors") or ()]
+    assert any(reason in e for e in errors), errors
+    figures[f"verified restore of the {what} bucket: reason"] = f"{reason}: {errors[-1][:160]}"
+
+    condition = _condition(await kube.get(ETCDS, NAME, ns))
+    assert condition["status"] == "False" and condition["reason"] == reason, condition
+    assert f"last verified restore: revision {live_revision}" in condition["message"], condition
+    series = _metrics(port)
+    labels = {"namespace": ns, "etcd": NAME}
+    assert _sample(series, "druid_verified_restore_failures_total", **labels, reason=reason) >= 1
+    assert _sample(series, "druid_verified_restore_revision", **labels) == live_revision  # the last success stays
+    await _scratch_gone(kube, ns)
 
 
 async def _verify(kube: Kube, ns: str, task: str, state: str, timeout: float = 300) -> Obj:
