@@ -1,14 +1,16 @@
 """Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
 
-Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) and the quorum-loss recovery task
-(``controllers/opstask/quorumrecovery.py``) for three calls only:
+Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``), the quorum-loss recovery task
+(``controllers/opstask/quorumrecovery.py``) and verified restores (``controllers/opstask/verifiedrestore.py``):
 
 - ``POST /v3/maintenance/status`` ``{}``: the member's view: ``leader`` (the leader's member ID) and the response
   ``header`` (``cluster_id``, ``member_id``, ``revision``);
 - ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader;
-- ``POST /v3/cluster/member/list`` ``{}``: the members the cluster knows (``members[].name``, ``isLearner``).
+- ``POST /v3/cluster/member/list`` ``{}``: the members the cluster knows (``members[].name``, ``isLearner``);
+- ``POST /v3/kv/range`` over the whole key space with ``count_only``: the revision and number of keys.
 
-IDs travel as decimal strings (the gateway's encoding of uint64); member leases hold them in hex.
+IDs, revisions and counts travel as decimal strings (the gateway's encoding of 64-bit integers; a zero count
+is left out); member leases hold IDs in hex.
 
 Contract:
 
@@ -168,3 +170,22 @@ async def member_names(client: BackupRestoreClient, member: MemberAddress, tls: 
     if not isinstance(members, list):
         raise GatewayError(f"member list of {member.url}: no members")
     return sorted(f"{m.get('name', '')}{' (learner)' if m.get('isLearner') else ''}" for m in members)
+ALL_KEYS = base64.b64encode(b"\0").decode()
+"""``key`` and ``range_end`` ``"\\0"``: every key (etcdctl's ``get "" --prefix``, from the smallest key on)."""
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    revision: int  # the store's current revision (response header)
+    keys: int  # number of keys
+
+
+async def key_space(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> KeySpace:
+    """The revision and key count ``member`` serves (a serializable count-only range over every key)."""
+    body = {"key": ALL_KEYS, "range_end": ALL_KEYS, "count_only": True, "serializable": True}
+    out = await _post(client, member, "/v3/kv/range", body, tls)
+    try:
+        revision = int((out.get("header") or {})["revision"])
+        return KeySpace(revision, int(out.get("count") or 0))
+    except (KeyError, TypeError, ValueError):
+        raise GatewayError(f"range of {member.url}: no revision or count in {str(out)[:200]}") from None

@@ -154,7 +154,7 @@ RBAC_BEFORE = """\
 # when apply creates). The leases rule also covers druid's own leader-election Lease (updated with PUT).
 """
 RBAC_AFTER = """\
-# Compaction and copy-backups jobs.
+# Compaction, copy-backups and verified-restore (scratch) jobs.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]

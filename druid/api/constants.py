@@ -21,6 +21,7 @@ ANNOTATION_ALLOW_UNHEALTHY_POD_EVICTION = "resources.druid.gardener.cloud/allow-
 # Annotations druid writes or reads on other objects
 ANNOTATION_CONFIGMAP_CHECKSUM = "checksum/etcd-configmap"  # pod template
 ANNOTATION_LEASE_PEER_TLS_ENABLED = "member.etcd.gardener.cloud/tls-enabled"  # member Lease
+ANNOTATION_VERIFIED_RESTORE_SCHEDULE = "druid.gardener.cloud/verified-restore-schedule"  # druid's own (cron)
 ANNOTATION_SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"  # dropped for compaction pods
 # Ownership by annotation (no owner reference) of very old etcd-druid releases; see api.facts.legacy_owned_by
 ANNOTATION_LEGACY_OWNED_BY = "gardener.cloud/owned-by"  # <namespace>/<etcd name>
@@ -69,6 +70,7 @@ CONDITION_CLUSTER_ID_MISMATCH = "ClusterIDMismatch"
 CONDITION_BOOTSTRAPPED_WITH_EXISTING_CLUSTER = "BootstrappedWithExistingCluster"
 CONDITION_LAST_SNAPSHOT_COMPACTION_SUCCEEDED = "LastSnapshotCompactionSucceeded"
 CONDITION_MEMBER_UPDATE = "MemberUpdate"  # druid's own (OrderedMemberUpdate gate)
+CONDITION_BACKUP_RESTORE_VERIFIED = "BackupRestoreVerified"  # druid's own (verified restores)
 
 # EtcdCopyBackupsTask condition types
 CONDITION_SUCCEEDED = "Succeeded"

@@ -69,6 +69,19 @@ class QuorumLossRecoveryConfig(DruidModel):
     def min_loss_seconds(self) -> float:
         return duration.seconds(self.min_quorum_loss_duration or DEFAULT_MIN_QUORUM_LOSS_DURATION)
 
+class VerifiedRestoreConfig(DruidModel):
+    """Restore the Etcd's latest full and delta snapshots into a scratch Job, start etcd on the result and check
+    it (druid extension). The live members, their volumes and the store's content are never touched."""
+
+    timeout_seconds: Annotated[Int32, Field(ge=30)] | None = Field(
+        default=None, description="Give up (task Failed) after this many seconds (default 600)."
+    )
+    etcd_image: str | None = Field(
+        default=None,
+        description="Image with a plain etcd binary on PATH to serve the restored data (default: the Etcd's "
+        "etcd image; upstream's etcd-wrapper image embeds etcd and has none, so set one then).",
+    )
+
 
 class EtcdOpsTaskConfig(DruidModel):
     """The operation to perform; exactly one member is set."""
@@ -78,6 +91,9 @@ class EtcdOpsTaskConfig(DruidModel):
     on_demand_snapshot: OnDemandSnapshotConfig | None = Field(default=None, description="Take a snapshot.")
     quorum_loss_recovery: QuorumLossRecoveryConfig | None = Field(
         default=None, description="Recover from permanent quorum loss by restoring from the backup store (druid)."
+    )
+    verified_restore: VerifiedRestoreConfig | None = Field(
+        default=None, description="Prove the latest snapshots restore (druid extension)."
     )
 
     @model_validator(mode="after")
@@ -137,6 +153,30 @@ class QuorumLossRecoveryStatus(DruidModel):
     restored_member_id: str | None = Field(
         default=None, alias="restoredMemberID", description="Member ID of the restored member (hex)."
     )
+class VerifiedRestoreStatus(DruidModel):
+    """What a verified restore found (druid extension)."""
+
+    full_snapshot: str | None = Field(default=None, description="The full snapshot restored (store object name).")
+    delta_snapshots: Int32 | None = Field(default=None, description="Number of delta snapshots applied after it.")
+    latest_snapshot: str | None = Field(default=None, description="The newest snapshot of the restore set.")
+    latest_snapshot_time: Time | None = Field(default=None, description="When the newest snapshot was taken.")
+    snapshot_revision: Int64 | None = Field(default=None, description="Last revision of the newest snapshot restored.")
+    lease_revision: Int64 | None = Field(
+        default=None, description="Highest revision the full/delta snapshot Leases reported before the restore."
+    )
+    restored_revision: Int64 | None = Field(default=None, description="Revision of the restored etcd.")
+    key_count: Int64 | None = Field(default=None, description="Keys in the restored etcd.")
+    restore_duration: Duration | None = Field(
+        default=None, description="Time from the scratch Job's creation until the restored etcd answered."
+    )
+    recovery_point_gap: Duration | None = Field(
+        default=None,
+        description="Time between the newest snapshot restored and the verification (data lost "
+        "had the cluster been restored then).",
+    )
+    job_name: str | None = Field(default=None, description="The scratch Job (deleted when the task ends).")
+    verified_at: Time | None = Field(default=None, description="When the restored etcd was checked.")
+    reason: str | None = Field(default=None, description="Why the verification failed (empty on success).")
 
 
 class EtcdOpsTaskStatus(DruidModel):
@@ -154,6 +194,9 @@ class EtcdOpsTaskStatus(DruidModel):
     )
     quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
         default=None, description="Evidence of a quorumLossRecovery task (druid extension)."
+    )
+    verified_restore: VerifiedRestoreStatus | None = Field(
+        default=None, description="Result of a verifiedRestore task (druid extension)."
     )
 
 

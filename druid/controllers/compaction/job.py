@@ -68,7 +68,7 @@ def provider(etcd: Etcd) -> str:
 def args(etcd: Etcd, metrics_scrape_wait_duration: float) -> list[str]:
     """``compact`` and its flags, in upstream's order."""
     spec, name = etcd.spec, etcd.name
-    out = [
+    out: list[str] = [
         "compact",
         "--data-dir=/var/etcd/data/compaction.etcd",
         "--restoration-temp-snapshots-dir=/var/etcd/data/compaction.restoration.temp",
@@ -83,7 +83,13 @@ def args(etcd: Etcd, metrics_scrape_wait_duration: float) -> list[str]:
         out.append(f"--etcd-defrag-timeout={duration.normalize(spec.etcd.etcd_defrag_timeout)}")
     if spec.backup.etcd_snapshot_timeout is not None:
         out.append(f"--etcd-snapshot-timeout={duration.normalize(spec.backup.etcd_snapshot_timeout)}")
-    backup_store = spec.backup.store
+    return out + store_args(etcd)
+
+
+def store_args(etcd: Etcd) -> list[str]:
+    """The snapstore flags of an ``etcdbrctl`` command that reads the Etcd's store (none without a store)."""
+    out: list[str] = []
+    backup_store = etcd.spec.backup.store
     if backup_store is not None:
         try:
             out.append(f"--storage-provider={store.storage_provider(backup_store.provider)}")

@@ -44,6 +44,7 @@ from druid.backuprestore import (
     short_service_endpoint,
 )
 from druid.components import statefulset_volumes as vol
+from druid.components.base import BuildOptions
 from druid.components.errors import DruidError
 from druid.controllers.opstask.status import Result
 from druid.gocompat.fmt import error_text
@@ -86,6 +87,8 @@ def default_client() -> BackupRestoreClient:
 class HandlerDeps:
     kube: Kube
     backup_restore: BackupRestoreClient = field(default_factory=default_client)
+    build_options: BuildOptions | None = None
+    """Images and gates for objects a handler creates (None: the defaults and the process's image vector)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class TaskRef:
     spec: EtcdOpsTaskSpec
     status: Mapping[str, Any] = field(default_factory=dict)
     """The task's status as last read (multi-step handlers resume from its ``steps``)."""
+    uid: str = ""
+    """The task's UID (owner of objects a handler creates)."""
 
 
 HandlerFactory = Callable[[HandlerDeps, TaskRef], Handler]
@@ -104,7 +109,12 @@ class UnsupportedTask(ValueError):
     pass
 
 
-TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT, "quorum_loss_recovery": "QuorumLossRecovery"}
+VERIFIED_RESTORE = "VerifiedRestore"
+TASK_TYPES: dict[str, str] = {
+    "on_demand_snapshot": ON_DEMAND_SNAPSHOT,
+    "quorum_loss_recovery": "QuorumLossRecovery",
+    "verified_restore": VERIFIED_RESTORE,
+}
 """Field of ``spec.config`` → the task type whose handler runs it."""
 
 
@@ -136,6 +146,9 @@ def default_registry() -> HandlerRegistry:
     from druid.controllers.opstask.quorumrecovery import QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler
 
     registry.register(QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler)
+    from druid.controllers.opstask.verifiedrestore import VerifiedRestoreHandler  # imports this module
+
+    registry.register(VERIFIED_RESTORE, VerifiedRestoreHandler)
     return registry
 
 
@@ -147,13 +160,13 @@ def _fail(description: str, code: str, phase: str, message: str, cause: BaseExce
     return Result(description, DruidError(code, phase, message, cause), requeue)
 
 
-class OnDemandSnapshotHandler:
+class EtcdTaskHandler:
+    """What handlers of tasks on a backed-up, Ready Etcd share: reading the Etcd, the admission check, and the
+    TLS context for its backup-restore server."""
+
     def __init__(self, deps: HandlerDeps, task: TaskRef) -> None:
-        config = task.spec.config.on_demand_snapshot
-        assert config is not None
         self.kube = deps.kube
         self.backup_restore = deps.backup_restore
-        self.config: OnDemandSnapshotConfig = config
         self.namespace = task.namespace
         self.etcd_name = task.spec.etcd_name or ""
 
@@ -162,27 +175,6 @@ class OnDemandSnapshotHandler:
         if isinstance(etcd, Result):
             return etcd
         return self._check(etcd, c.OPERATION_TYPE_ADMIT) or Result("Admit check passed")
-
-    async def execute(self) -> Result:
-        phase = c.OPERATION_TYPE_EXECUTION
-        etcd = await self._etcd(phase)
-        if isinstance(etcd, Result):
-            return etcd
-        # Admit runs once; backup spec and readiness may have changed since.
-        if (failed := self._check(etcd, phase)) is not None:
-            return failed
-        tls = await self._tls_context(etcd, phase)
-        if isinstance(tls, Result):
-            return tls
-        url = self.backup_restore.url(etcd, f"/snapshot/{self.config.type}")
-        if self.config.is_final:
-            url += "?final=true"
-        return await self._post(url, tls, phase)
-
-    async def cleanup(self) -> Result:
-        return Result("Cleanup completed")
-
-    # ------------------------------------------------------------------ steps
 
     async def _etcd(self, phase: str) -> Etcd | Result:
         try:
@@ -256,6 +248,33 @@ class OnDemandSnapshotHandler:
             description = "Failed to append CA certs from secret"
             message = "failed to append CA certs from secret"
             return _fail(description, ERR_APPEND_CA_CERTS, phase, message, RuntimeError(str(e)))
+
+
+class OnDemandSnapshotHandler(EtcdTaskHandler):
+    def __init__(self, deps: HandlerDeps, task: TaskRef) -> None:
+        super().__init__(deps, task)
+        config = task.spec.config.on_demand_snapshot
+        assert config is not None
+        self.config: OnDemandSnapshotConfig = config
+
+    async def execute(self) -> Result:
+        phase = c.OPERATION_TYPE_EXECUTION
+        etcd = await self._etcd(phase)
+        if isinstance(etcd, Result):
+            return etcd
+        # Admit runs once; backup spec and readiness may have changed since.
+        if (failed := self._check(etcd, phase)) is not None:
+            return failed
+        tls = await self._tls_context(etcd, phase)
+        if isinstance(tls, Result):
+            return tls
+        url = self.backup_restore.url(etcd, f"/snapshot/{self.config.type}")
+        if self.config.is_final:
+            url += "?final=true"
+        return await self._post(url, tls, phase)
+
+    async def cleanup(self) -> Result:
+        return Result("Cleanup completed")
 
     async def _post(self, url: str, tls: ssl.SSLContext | None, phase: str) -> Result:
         delta = self.config.type == c.SNAPSHOT_DELTA

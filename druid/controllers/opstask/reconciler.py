@@ -91,7 +91,9 @@ class OpsTaskReconciler:
             self._expectations.forget(key)
             return Action.done()
         task = _Task(key, self._expectations.freshest(key, obj))
-        handler = self.registry.handler(self.deps, h.TaskRef(key.namespace or "", key.name, task.spec, task.status))
+        uid = str(task.obj["metadata"].get("uid") or "")
+        ref = h.TaskRef(key.namespace or "", key.name, task.spec, task.status, uid)
+        handler = self.registry.handler(self.deps, ref)
         try:
             if st.completed(task.status) or task.obj["metadata"].get("deletionTimestamp"):
                 return await self._deletion_flow(task, handler)

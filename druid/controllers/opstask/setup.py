@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from druid.backuprestore import BackupRestoreClient, Endpoint, short_service_endpoint
+from druid.components.options import build_options as components_options
 from druid.config.operator import OperatorConfiguration
 from druid.controllers.opstask.handlers import HandlerDeps, HandlerRegistry, default_registry
 from druid.controllers.opstask.reconciler import OPS_TASKS, OpsTaskReconciler
@@ -42,7 +43,7 @@ def make_ops_task_controller(
     """
     cfg = config.controllers.etcd_ops_task
     client = backup_restore or BackupRestoreClient(backup_restore_endpoint or short_service_endpoint)
-    deps = HandlerDeps(kube, client)
+    deps = HandlerDeps(kube, client, components_options(config))
     reconciler = OpsTaskReconciler(kube, deps, handlers or default_registry(), requeue_interval=cfg.requeue_interval)
     controller = Controller(
         CONTROLLER_NAME,
