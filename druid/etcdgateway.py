@@ -1,9 +1,13 @@
 """Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
 
-Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) for two calls only:
+Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``) and the leader-aware
+defragmentation task (``controllers/opstask/defragmentation.py``) for three calls:
 
-- ``POST /v3/maintenance/status`` ``{}``: the member's view, whose ``leader`` field is the leader's member ID;
-- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader.
+- ``POST /v3/maintenance/status`` ``{}``: the member's view — its own ID (``header.member_id``), the leader's
+  member ID (``leader``), the database file size (``dbSize``) and the bytes of it in use (``dbSizeInUse``);
+- ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader;
+- ``POST /v3/maintenance/defragment`` ``{}``: defragment the member that answers (etcd's ``Defragment``; it
+  blocks that member's reads and writes until its database file is rewritten, so it gets its own timeout).
 
 IDs travel as decimal strings (the gateway's encoding of uint64); member leases hold them in hex.
 
@@ -92,11 +96,16 @@ def _load_chain(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
 
 
 async def _post(
-    client: BackupRestoreClient, member: MemberAddress, path: str, body: dict[str, Any], tls: ssl.SSLContext | None
+    client: BackupRestoreClient,
+    member: MemberAddress,
+    path: str,
+    body: dict[str, Any],
+    tls: ssl.SSLContext | None,
+    timeout: float = TIMEOUT,
 ) -> dict[str, Any]:
     url = member.url + path
     response = await client.request(
-        "POST", url, tls=tls, timeout=TIMEOUT, read_body=True, json=body, server_hostname=member.server_hostname
+        "POST", url, tls=tls, timeout=timeout, read_body=True, json=body, server_hostname=member.server_hostname
     )
     text = (response.body or b"").decode("utf-8", "replace")
     if response.status != 200:
@@ -124,3 +133,40 @@ async def move_leader(
 ) -> None:
     """Ask the leader to hand leadership to ``target_id`` (etcd's move-leader; fails when sent to a follower)."""
     await _post(client, leader, "/v3/maintenance/transfer-leadership", {"targetID": str(target_id)}, tls)
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """One member's answer to ``/v3/maintenance/status`` (IDs decimal, sizes in bytes)."""
+
+    member_id: int
+    leader_id: int  # 0: no leader
+    db_size: int  # the database file, allocated
+    db_size_in_use: int  # the part of it holding data; the rest is what a defragmentation can free
+
+
+def _int(body: dict[str, Any], key: str, url: str) -> int:
+    try:
+        return int(body.get(key) or 0)
+    except (TypeError, ValueError):
+        raise GatewayError(f"status of {url}: {key} {body.get(key)!r} is not an integer") from None
+
+
+async def member_status(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> MemberStatus:
+    """The member's ID, the leader it sees, and its database sizes."""
+    body = await _post(client, member, "/v3/maintenance/status", {}, tls)
+    header = body.get("header")
+    header = header if isinstance(header, dict) else {}
+    return MemberStatus(
+        member_id=_int(header, "member_id", member.url),
+        leader_id=_int(body, "leader", member.url),
+        db_size=_int(body, "dbSize", member.url),
+        db_size_in_use=_int(body, "dbSizeInUse", member.url),
+    )
+
+
+async def defragment(
+    client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None, timeout: float
+) -> None:
+    """Defragment ``member`` (only it; etcd's maintenance Defragment), waiting up to ``timeout`` seconds."""
+    await _post(client, member, "/v3/maintenance/defragment", {}, tls, timeout=timeout)

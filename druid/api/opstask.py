@@ -1,4 +1,4 @@
-"""The EtcdOpsTask kind: a one-off operation on an Etcd (today only an on-demand snapshot)."""
+"""The EtcdOpsTask kind: a one-off operation on an Etcd (upstream: an on-demand snapshot; druid adds more)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from druid.api import constants as c
 from druid.api.common import DruidModel, Int32, LastError, LastOperation, ObjectMeta, Time, parse_time
 from druid.api.defaults import (
+    DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS_DELTA,
     DEFAULT_TIMEOUT_SECONDS_FULL,
     DEFAULT_TTL_SECONDS_AFTER_FINISHED,
@@ -49,12 +50,32 @@ class OnDemandSnapshotConfig(DruidModel):
         return self.timeout_seconds_delta or DEFAULT_TIMEOUT_SECONDS_DELTA
 
 
+class DefragmentationConfig(DruidModel):
+    """Defragment the members one at a time, leader last after a leadership move (druid extension)."""
+
+    fragmentation_threshold_percent: Annotated[Int32, Field(ge=0, le=99)] | None = Field(
+        default=None,
+        description="Skip a member whose free share of its database file, (dbSize - dbSizeInUse) / dbSize in "
+        "percent, is below this (default: defragment every member).",
+    )
+    timeout_seconds_per_member: (
+        Annotated[Int32, Field(ge=10), Default(DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS)] | None
+    ) = Field(default=None, description="How long one member's defragmentation may take, in seconds (default 300).")
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.timeout_seconds_per_member or DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS
+
+
 class EtcdOpsTaskConfig(DruidModel):
     """The operation to perform; exactly one member is set."""
 
     object_schema = ObjectSchema(min_properties=1, max_properties=1)
 
     on_demand_snapshot: OnDemandSnapshotConfig | None = Field(default=None, description="Take a snapshot.")
+    defragmentation: DefragmentationConfig | None = Field(
+        default=None, description="Defragment every member, followers first, the leader last after a move."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EtcdOpsTaskConfig:
@@ -94,6 +115,17 @@ class TaskStep(DruidModel):
     details: dict[str, str] | None = Field(default=None, description="Figures of the step (e.g. database sizes).")
 
 
+class DefragmentationStatus(DruidModel):
+    """What a Defragmentation task did so far (druid extension); per-member sizes are in ``steps``."""
+
+    leader_before: str | None = Field(default=None, description="The member that led when the task began.")
+    leader_moved_to: str | None = Field(
+        default=None, description="The defragmented follower leadership was moved to before the former leader."
+    )
+    defragmented: list[str] | None = Field(default=None, description="Members defragmented, in order.")
+    skipped: list[str] | None = Field(default=None, description="Members below the fragmentation threshold.")
+
+
 class EtcdOpsTaskStatus(DruidModel):
     """Progress of the task."""
 
@@ -106,6 +138,9 @@ class EtcdOpsTaskStatus(DruidModel):
     last_operation: LastOperation | None = Field(default=None, description="Current phase and its state.")
     steps: Annotated[list[TaskStep], Field(max_length=64)] | None = Field(
         default=None, description="Steps of a multi-step task in the order they ran (druid extension)."
+    )
+    defragmentation: DefragmentationStatus | None = Field(
+        default=None, description="Progress of a Defragmentation task (druid extension)."
     )
 
 

@@ -48,6 +48,7 @@ from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import SECRETS, STATEFULSETS, Obj
 
 ON_DEMAND_SNAPSHOT = "OnDemandSnapshot"
+DEFRAGMENTATION = "Defragmentation"
 
 # Error codes (upstream handler/types.go, ondemandsnapshot.go, component/statefulset)
 ERR_INSUFFICIENT_PERMISSIONS = "ERR_INSUFFICIENT_PERMISSIONS"
@@ -101,7 +102,7 @@ class UnsupportedTask(ValueError):
     pass
 
 
-TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT}
+TASK_TYPES: dict[str, str] = {"on_demand_snapshot": ON_DEMAND_SNAPSHOT, "defragmentation": DEFRAGMENTATION}
 """Field of ``spec.config`` → the task type whose handler runs it."""
 
 
@@ -130,7 +131,26 @@ class HandlerRegistry:
 def default_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(ON_DEMAND_SNAPSHOT, OnDemandSnapshotHandler)
+    from druid.controllers.opstask.defragmentation import DefragmentationHandler  # it imports this module
+
+    registry.register(DEFRAGMENTATION, DefragmentationHandler)
     return registry
+
+
+async def get_etcd(kube: Kube, namespace: str, etcd_name: str, phase: str) -> Etcd | Result:
+    """The task's Etcd, or the Result that says why not: missing ⇒ fail ``ERR_GET_ETCD``; other read errors
+    (and an object that does not parse) requeue."""
+    try:
+        if not etcd_name:
+            raise ApiError(404, "NotFound", f'etcds.{c.GROUP} "" not found')
+        obj = await kube.get(ETCDS, etcd_name, namespace)
+        return Etcd.model_validate(obj)
+    except ApiError as e:
+        if e.not_found:
+            return _fail("Etcd object not found", ERR_GET_ETCD, phase, "etcd object not found", _cause(e))
+        return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", _cause(e), True)
+    except ValidationError as e:
+        return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", e, True)
 
 
 def _cause(e: ApiError) -> Exception:
@@ -179,17 +199,7 @@ class OnDemandSnapshotHandler:
     # ------------------------------------------------------------------ steps
 
     async def _etcd(self, phase: str) -> Etcd | Result:
-        try:
-            if not self.etcd_name:
-                raise ApiError(404, "NotFound", f'etcds.{c.GROUP} "" not found')
-            obj = await self.kube.get(ETCDS, self.etcd_name, self.namespace)
-            return Etcd.model_validate(obj)
-        except ApiError as e:
-            if e.not_found:
-                return _fail("Etcd object not found", ERR_GET_ETCD, phase, "etcd object not found", _cause(e))
-            return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", _cause(e), True)
-        except ValidationError as e:
-            return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", e, True)
+        return await get_etcd(self.kube, self.namespace, self.etcd_name, phase)
 
     def _check(self, etcd: Etcd, phase: str) -> Result | None:
         if not etcd.backup_store_enabled:
