@@ -200,7 +200,8 @@ async def assert_keys(ctl: Etcdctl, n: int, prefix: str = "/e2e/k", timeout: flo
 
 
 class WriteProbe:
-    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write."""
+    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write and how
+    long each successful write took (``latencies``, seconds, etcdctl's process start included)."""
 
     def __init__(self, ctl: Etcdctl) -> None:
         self.ctl = Etcdctl(ctl.binary, ctl.endpoints, ctl.tls, timeout=3)
@@ -208,14 +209,17 @@ class WriteProbe:
         self.writes = 0
         self.failures = 0
         self.longest_gap = 0.0
+        self.latencies: list[float] = []
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
         last_ok = time.monotonic()
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 self.ctl.put("/e2e/probe", str(self.writes))
                 now = time.monotonic()
+                self.latencies.append(now - started)
                 self.longest_gap = max(self.longest_gap, now - last_ok)
                 last_ok = now
                 self.writes += 1
@@ -223,3 +227,20 @@ class WriteProbe:
                 self.failures += 1
             self.stop.wait(0.2)
         self.longest_gap = max(self.longest_gap, time.monotonic() - last_ok)
+
+    def summary(self) -> str:
+        """``writes ok / failed, p50 / p99 / max write latency, longest gap`` (seconds)."""
+        lat = sorted(self.latencies)
+        return (
+            f"{self.writes} ok / {self.failures} failed, latency p50 {percentile(lat, 50):.3f} / p99 "
+            f"{percentile(lat, 99):.3f} / max {max(lat, default=0.0):.3f} s, longest gap {self.longest_gap:.2f} s"
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(int(-(-q * len(ordered) // 100)), 1)  # ceil(q/100 * n), at least the first
+    return ordered[min(rank, len(ordered)) - 1]
