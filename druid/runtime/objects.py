@@ -1,4 +1,5 @@
-"""Plain types shared by the runtime: object keys, resource references, tombstones, owner references."""
+"""Plain types shared by the runtime: object keys, resource references, tombstones, owner references, pod
+readiness."""
 
 from __future__ import annotations
 
@@ -99,3 +100,9 @@ LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", "Lease")
 ROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+
+
+def pod_ready(pod: Obj | None) -> bool:
+    """The pod's Ready condition is True (False for no pod)."""
+    conditions = ((pod or {}).get("status") or {}).get("conditions") or ()
+    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)

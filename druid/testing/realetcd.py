@@ -12,7 +12,7 @@ from druid.api import constants as c
 from druid.api import names
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj
+from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj, pod_ready
 from druid.testing.etcdctl import ClientTLS, Etcdctl, EtcdctlError
 from druid.testing.etcds import condition, etcd_manifest
 from druid.testing.realcluster import LocalStore, RealCluster
@@ -21,13 +21,6 @@ from druid.testing.wait import eventually
 
 def conditions(etcd: Obj) -> dict[str, str]:
     return {x["type"]: x["status"] for x in (etcd.get("status") or {}).get("conditions") or []}
-
-
-def pod_ready(pod: Obj) -> bool:
-    return any(
-        x.get("type") == "Ready" and x.get("status") == "True"
-        for x in (pod.get("status") or {}).get("conditions") or []
-    )
 
 
 async def wait_etcd(
@@ -109,7 +102,17 @@ class Stopwatch:
         return round(time.monotonic() - self.t0, 1)
 
 
-__all__ = ["Stopwatch", "condition", "conditions", "etcdctl_for", "member_pods", "pod_ips", "until", "wait_etcd"]
+__all__ = [
+    "Stopwatch",
+    "condition",
+    "conditions",
+    "etcdctl_for",
+    "member_pods",
+    "pod_ips",
+    "pod_ready",
+    "until",
+    "wait_etcd",
+]
 
 
 async def on_demand_full_snapshot(kube: Kube, namespace: str, etcd: str, task: str, timeout: float = 120) -> Obj:

@@ -51,7 +51,7 @@ from druid.controllers.etcd.context import Run
 from druid.controllers.etcd.members import member_statuses
 from druid.etcdgateway import GatewayError
 from druid.runtime.client import ApiError
-from druid.runtime.objects import LEASES, PODS, STATEFULSETS, Obj, ObjectKey
+from druid.runtime.objects import LEASES, PODS, STATEFULSETS, Obj, ObjectKey, pod_ready
 
 log = structlog.get_logger(__name__)
 
@@ -63,11 +63,6 @@ REASON_TRANSFER_FAILED = "LeadershipTransferFailed"
 EVENT_REPLACED = "MemberReplaced"
 EVENT_TRANSFERRED = "LeadershipTransferred"
 EVENT_SNAPSHOT = "SnapshotTaken"
-
-
-def _pod_ready(pod: Obj | None) -> bool:
-    conds = ((pod or {}).get("status") or {}).get("conditions") or ()
-    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conds)
 
 
 def _live_condition(etcd: Obj) -> dict[str, Any] | None:
@@ -227,7 +222,7 @@ def _observe(
                 ordinal=ordinal,
                 present=present,
                 updated=pod is not None and _labels(pod).get(REVISION_LABEL) == revision,
-                healthy=present and _pod_ready(pod) and member.get("status") == c.MEMBER_READY,
+                healthy=present and pod_ready(pod) and member.get("status") == c.MEMBER_READY,
                 leader=member.get("role") == c.ROLE_LEADER,
             )
         )

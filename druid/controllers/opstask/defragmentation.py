@@ -55,7 +55,7 @@ from druid.controllers.opstask.status import Result, record_step
 from druid.etcdgateway import GatewayError
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.clock import Clock, SystemClock
-from druid.runtime.objects import PODS, Obj
+from druid.runtime.objects import PODS, Obj, pod_ready
 
 log = structlog.get_logger(__name__)
 
@@ -119,12 +119,8 @@ def view_of(
 
 
 def _ready(pod: Obj | None) -> bool:
-    conds = ((pod or {}).get("status") or {}).get("conditions") or ()
-    return (
-        pod is not None
-        and not pod["metadata"].get("deletionTimestamp")
-        and any(x.get("type") == "Ready" and x.get("status") == "True" for x in conds)
-    )
+    """Ready and not terminating."""
+    return pod is not None and not pod["metadata"].get("deletionTimestamp") and pod_ready(pod)
 
 
 def _sizes(status: gateway.MemberStatus, suffix: str) -> dict[str, str]:
