@@ -1,20 +1,15 @@
-"""The Defragmentation task's I/O shell against FakeKube and fake etcd JSON gateways on loopback addresses.
-
-Each fake member answers ``/v3/maintenance/status`` (its ID, the shared leader, its sizes),
-``/v3/maintenance/defragment`` (its file shrinks to what is in use; the calls are logged, with who led at that
-moment) and ``/v3/maintenance/transfer-leadership`` (only on the leader). The handler is built anew for every
-call from the status the previous call returned, as the reconciler does, so resuming is what every step does.
+"""The Defragmentation task's I/O shell against FakeKube and fake etcd JSON gateways on loopback addresses
+(:class:`~druid.testing.fake_etcd_gateway.FakeEtcdMembers`: IDs 101, 202, 303, the first leading). The
+handler is built anew for every call from the status the previous call returned, as the reconciler does, so
+resuming is what every step does.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from druid.api import constants as c
 from druid.api import names
@@ -24,82 +19,27 @@ from druid.backuprestore import BackupRestoreClient
 from druid.controllers.opstask.defragmentation import DefragmentationHandler
 from druid.controllers.opstask.handlers import HandlerDeps, TaskRef, default_registry
 from druid.runtime.objects import PODS
+from druid.testing.fake_etcd_gateway import FakeEtcdMembers
 from druid.testing.fakekube import FakeKube
 
 NS, NAME = "ns", "etcd-x"
 MB = 1 << 20
-IPS = ("127.0.0.11", "127.0.0.12", "127.0.0.13")
-
-
-@dataclass
-class Cluster:
-    leader: int  # member ID of the leader
-    sizes: dict[int, list[int]]  # member ID → [dbSize, dbSizeInUse]
-    calls: list[tuple[str, int, int]] = field(default_factory=list)  # (call, member, leader at that time)
-    fail_defrag: int = 0  # answer the next N defragmentations with 500
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def member_app(cluster: Cluster, member_id: int) -> web.Application:
-    async def status(_: web.Request) -> web.Response:
-        size, used = cluster.sizes[member_id]
-        body = {"header": {"member_id": str(member_id)}, "leader": str(cluster.leader), "dbSize": str(size)}
-        return web.json_response({**body, "dbSizeInUse": str(used)})
-
-    async def defragment(_: web.Request) -> web.Response:
-        cluster.calls.append(("defragment", member_id, cluster.leader))
-        if cluster.fail_defrag:
-            cluster.fail_defrag -= 1
-            return web.json_response({"error": "boom"}, status=500)
-        cluster.sizes[member_id][0] = cluster.sizes[member_id][1]
-        return web.json_response({"header": {}})
-
-    async def transfer(request: web.Request) -> web.Response:
-        target = int((await request.json())["targetID"])
-        cluster.calls.append(("transfer", member_id, cluster.leader))
-        if member_id != cluster.leader:
-            return web.json_response({"error": "not leader"}, status=500)
-        cluster.leader = target
-        return web.json_response({"header": {}})
-
-    app = web.Application()
-    app.router.add_post("/v3/maintenance/status", status)
-    app.router.add_post("/v3/maintenance/defragment", defragment)
-    app.router.add_post("/v3/maintenance/transfer-leadership", transfer)
-    return app
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[tuple[FakeKube, Cluster, BackupRestoreClient]]:
-    port = _free_port()
-    ids = (101, 202, 303)
-    cluster = Cluster(leader=ids[0], sizes={i: [40 * MB, 4 * MB] for i in ids})
-    runners = []
-    for ip, member_id in zip(IPS, ids, strict=True):
-        runner = web.AppRunner(member_app(cluster, member_id))
-        await runner.setup()
-        await web.TCPSite(runner, ip, port).start()
-        runners.append(runner)
-    kube = FakeKube()
-    spec = {"replicas": 3, "labels": {"app": NAME}, "etcd": {"clientPort": port}, "backup": {}}
-    kube.add(ETCDS, {"metadata": {"name": NAME, "namespace": NS}, "spec": spec})
-    labels = names.default_labels(NAME)
-    for i, ip in enumerate(IPS):
-        ready = [{"type": "Ready", "status": "True"}]
-        pod = {"metadata": {"name": f"{NAME}-{i}", "namespace": NS, "labels": labels}}
-        kube.add(PODS, {**pod, "status": {"podIP": ip, "conditions": ready}})
-    client = BackupRestoreClient()
-    try:
-        yield kube, cluster, client
-    finally:
-        await client.close()
-        for runner in runners:
-            await runner.cleanup()
+async def world() -> AsyncIterator[tuple[FakeKube, FakeEtcdMembers, BackupRestoreClient]]:
+    async with FakeEtcdMembers(3) as cluster:
+        kube = FakeKube()
+        spec = {"replicas": 3, "labels": {"app": NAME}, "etcd": {"clientPort": cluster.port}, "backup": {}}
+        kube.add(ETCDS, {"metadata": {"name": NAME, "namespace": NS}, "spec": spec})
+        for i, ip in enumerate(cluster.ips):
+            pod = {"metadata": {"name": f"{NAME}-{i}", "namespace": NS, "labels": names.default_labels(NAME)}}
+            kube.add(PODS, {**pod, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}})
+        client = BackupRestoreClient()
+        try:
+            yield kube, cluster, client
+        finally:
+            await client.close()
 
 
 def task(config: dict[str, Any] | None = None, status: dict[str, Any] | None = None) -> TaskRef:
