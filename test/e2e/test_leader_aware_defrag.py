@@ -1,7 +1,8 @@
 """Leader-aware defragmentation (the Defragmentation EtcdOpsTask) on real etcd pods, with a write probe.
 
-A three-member Etcd (etcd's JSON gateway on) gets LIVE_MB of data that stays and GARBAGE_MB that is written,
-deleted and compacted away, so every member's database file is mostly free pages. A write probe (one etcdctl
+A three-member Etcd (etcd's JSON gateway on) gets LIVE_KEYS small keys that stay (a defragmentation copies them
+key by key: that is its duration) and GARBAGE_MB that is written, deleted and compacted away, so every
+member's database file has tens of MiB of free pages. A write probe (one etcdctl
 ``put`` every 0.2 s through the client Service) runs throughout.
 
 1. Leader-aware: a ``defragmentation`` EtcdOpsTask. Asserted: it Succeeded; every member has a Succeeded
@@ -39,8 +40,10 @@ from druid.testing.wait import eventually
 pytestmark = pytest.mark.e2e
 
 NAME = "etcd-defrag"
-VALUE_KB = 768  # below etcd's default 1.5 MiB request limit
-LIVE_MB = 12  # data that stays: what a defragmentation copies
+VALUE_KB = 768  # garbage values: below etcd's default 1.5 MiB request limit
+LIVE_KEYS = 80_000  # small keys that stay: what a defragmentation copies, key by key (its duration)
+LIVE_VALUE_BYTES = 200
+TXN_OPS = 128  # etcd's default --max-txn-ops
 GARBAGE_MB = 30  # data written, deleted and compacted: what a defragmentation frees
 STALL_BOUND = 8.0  # seconds without a successful write allowed during the leader-aware run (2-core, loaded)
 SETTLE_WRITES = 10  # probe writes before and after each run, so both windows include normal writes
@@ -57,6 +60,17 @@ def gateway(url: str, path: str, body: dict[str, Any], timeout: float = 60) -> d
 
 def b64(text: str | bytes) -> str:
     return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def fill_small(url: str, prefix: str) -> None:
+    """LIVE_KEYS keys of LIVE_VALUE_BYTES under ``prefix``, TXN_OPS puts per transaction."""
+    value = b64(b"v" * LIVE_VALUE_BYTES)
+    for start in range(0, LIVE_KEYS, TXN_OPS):
+        puts = [
+            {"request_put": {"key": b64(f"{prefix}{i:07d}"), "value": value}}
+            for i in range(start, min(start + TXN_OPS, LIVE_KEYS))
+        ]
+        gateway(url, "/v3/kv/txn", {"success": puts})
 
 
 def fill(url: str, prefix: str, megabytes: int) -> int:
@@ -119,7 +133,7 @@ async def test_leader_aware_defragmentation_then_leader_in_place_baseline(
     assert len(urls) == 3, urls
     any_url = next(iter(urls.values()))
     clock = Stopwatch()
-    await asyncio.to_thread(fill, any_url, "/e2e/live/", LIVE_MB)
+    await asyncio.to_thread(fill_small, any_url, "/e2e/live/")
     await asyncio.to_thread(fragment, any_url, "/e2e/garbage/")
     before = await asyncio.to_thread(statuses, urls)
     figures["defrag: fill + fragment, s"] = clock()
