@@ -9,27 +9,23 @@ drop them), and that the task ends Succeeded with the leader last after a move.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.api import names
 from druid.backuprestore import BackupRestoreClient
-from druid.config.operator import OperatorConfiguration
 from druid.controllers.opstask.handlers import ETCDS
 from druid.controllers.opstask.reconciler import OPS_TASKS
-from druid.controllers.opstask.setup import make_ops_task_controller
 from druid.runtime.client import ApiError, Kube
-from druid.runtime.manager import Manager, ManagerOptions
 from druid.runtime.objects import PODS, Obj
 from druid.runtime.reflector import ReflectorConfig
 from druid.testing.controlplane import ControlPlane
 from druid.testing.fake_etcd_gateway import MB, FakeEtcdMembers
+from druid.testing.operator import ops_task_controller
 from druid.testing.wait import eventually
 
 pytestmark = pytest.mark.apiserver
@@ -48,32 +44,8 @@ async def members() -> AsyncIterator[FakeEtcdMembers]:
 @pytest.fixture
 async def kube(control_plane: ControlPlane, crds: list[str], namespace: str) -> AsyncIterator[Kube]:
     """A client, with the EtcdOpsTask controller running (confined to the namespace) while the test runs."""
-    registry = CollectorRegistry()
-    opts = ManagerOptions(
-        metrics_address=LOOPBACK, metrics_port=0, probe_address=LOOPBACK, probe_port=0, graceful_shutdown_timeout=5
-    )
-    kubeconfig = str(control_plane.kubeconfig)
-    manager = Manager(
-        await Kube.connect(kubeconfig, timeout=10, registry=registry), opts, registry=registry, reflector_config=FAST
-    )
-    config = OperatorConfiguration.model_validate({"controllers": {"etcdOpsTask": {"requeueInterval": "1s"}}})
-    client = BackupRestoreClient()
-    manager.add(
-        make_ops_task_controller(
-            manager.kube, manager.informers, config, backup_restore=client, registry=registry, namespace=namespace
-        )
-    )
-    manager.add_leader_task(client.hold_open)
-    stop = asyncio.Event()
-    run = asyncio.create_task(manager.run(stop))
-    k = await Kube.connect(kubeconfig, timeout=10)
-    try:
-        await asyncio.wait_for(manager.is_leader.wait(), 30)
+    async with ops_task_controller(str(control_plane.kubeconfig), namespace, BackupRestoreClient()) as k:
         yield k
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(run, 30) == 0
-        await k.close()
 
 
 async def three_pods(kube: Kube, namespace: str, members: FakeEtcdMembers) -> None:
