@@ -1,6 +1,6 @@
 """Leader-aware defragmentation (the Defragmentation EtcdOpsTask) on real etcd pods, with a write probe.
 
-A three-member Etcd (etcd's JSON gateway on) gets LIVE_KEYS small keys that stay (a defragmentation copies them
+A three-member Etcd (etcd's JSON gateway on) gets LIVE_KEYS small keys (about 70 MiB in use) that stay (a defragmentation copies them
 key by key: that is its duration) and GARBAGE_MB that is written, deleted and compacted away, so every
 member's database file has tens of MiB of free pages. A write probe (one etcdctl
 ``put`` every 0.2 s through the client Service) runs throughout.
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.e2e
 
 NAME = "etcd-defrag"
 VALUE_KB = 768  # garbage values: below etcd's default 1.5 MiB request limit
-LIVE_KEYS = 80_000  # small keys that stay: what a defragmentation copies, key by key (its duration)
+LIVE_KEYS = 240_000  # small keys that stay: what a defragmentation copies, key by key (its duration)
 LIVE_VALUE_BYTES = 200
 TXN_OPS = 128  # etcd's default --max-txn-ops
 GARBAGE_MB = 30  # data written, deleted and compacted: what a defragmentation frees
