@@ -1,8 +1,8 @@
 """Leader-aware defragmentation (the Defragmentation EtcdOpsTask) on real etcd pods, with a write probe.
 
-A three-member Etcd (etcd's JSON gateway on) gets LIVE_KEYS small keys (about 70 MiB in use) that stay (a defragmentation copies them
-key by key: that is its duration) and GARBAGE_MB that is written, deleted and compacted away, so every
-member's database file has tens of MiB of free pages. A write probe (one etcdctl
+A three-member Etcd (etcd's JSON gateway on) gets LIVE_KEYS small keys that stay (about 70 MiB in use; a
+defragmentation copies them key by key: that is its duration) and GARBAGE_MB that is written, deleted and
+compacted away, so every member's database file has tens of MiB of free pages. A write probe (one etcdctl
 ``put`` every 0.2 s through the client Service) runs throughout.
 
 1. Leader-aware: a ``defragmentation`` EtcdOpsTask. Asserted: it Succeeded; every member has a Succeeded
@@ -12,7 +12,8 @@ member's database file has tens of MiB of free pages. A write probe (one etcdctl
 2. Baseline, as the sidecar's plain schedule does it: the garbage is written and compacted again, then the
    leader is defragmented in place (the test calls ``etcdctl defrag`` against the leader's pod address — the
    same maintenance call the sidecar's defragmentation makes against its own member — with no leadership move).
-   Only that the leader's file shrank and it stayed leader is asserted; its probe figures are the baseline.
+   Only that the leader's file shrank and it stayed leader is asserted; its probe figures are the baseline. A
+   second probe pinned to one follower's address shows whether that follower's clients waited too.
 
 Figures: each run's probe summary (writes ok/failed, write latency p50/p99/max, the longest gap between two
 successful writes), the database sizes before/after, and how long each took.
@@ -191,8 +192,11 @@ async def test_leader_aware_defragmentation_then_leader_in_place_baseline(
     leader = leader_of(before)
     figures["defrag baseline: db MiB allocated/in use before"] = sizes(before)
     defrag_ctl = Etcdctl(ctl.binary, (urls[leader],), timeout=120)
+    follower = next(pod for pod in sorted(urls) if pod != leader)
     probe = WriteProbe(ctl)
+    pinned = WriteProbe(ctl.at(urls[follower]))  # does a client of a follower wait for the leader's defrag?
     probe.thread.start()
+    pinned.thread.start()
     try:
         await probe_window(probe, "before the in-place defragmentation")
         clock = Stopwatch()
@@ -201,10 +205,12 @@ async def test_leader_aware_defragmentation_then_leader_in_place_baseline(
         await probe_window(probe, "after the in-place defragmentation")
     finally:
         await stop(probe)
+        await stop(pinned)
     after = await asyncio.to_thread(statuses, urls)
     figures["defrag baseline (leader in place, etcdctl defrag): s"] = took
     figures["defrag baseline: db MiB allocated/in use after"] = sizes(after)
     figures["defrag baseline: probe (whole window)"] = probe.summary()
-    print(f"\nbaseline: leader {leader} in place, {took}s, {probe.summary()}")
+    figures[f"defrag baseline: probe pinned to follower {follower} (same window)"] = pinned.summary()
+    print(f"\nbaseline: leader {leader} in place, {took}s, {probe.summary()}; follower {follower}: {pinned.summary()}")
     assert int(after[leader]["dbSize"]) < int(before[leader]["dbSize"]), (sizes(before), sizes(after))
     assert leader_of(after) == leader, "the in-place baseline must not have moved leadership"
