@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from druid.api.quorum import quorum
 from druid.controllers.opstask import defragorder as order
-from druid.controllers.opstask.defragmentation import view_of
+from druid.controllers.opstask.defragmentation import agreed_leader, view_of
 from druid.controllers.opstask.defragorder import DefragView, Member, decide
 from druid.etcdgateway import MemberStatus
 
@@ -160,3 +160,13 @@ def test_view_of_reads_leader_health_and_steps() -> None:
     ]
     assert view.handled == {"e-0", "e-2"} and view.begun == {"e-1"} and view.threshold_percent == 10
     assert view.members[1].fragmentation_percent == 90.0
+
+
+def test_the_leader_is_the_one_a_majority_of_the_answering_members_names() -> None:
+    def status(member: int, leader: int) -> MemberStatus:
+        return MemberStatus(member_id=member, leader_id=leader, db_size=1, db_size_in_use=1)
+
+    assert agreed_leader([status(1, 2), status(2, 2), status(3, 1)]) == 2
+    assert agreed_leader([status(1, 1), status(2, 2)]) == 0, "a split view right after a move: no leader yet"
+    assert agreed_leader([status(1, 0), status(2, 0), status(3, 0)]) == 0
+    assert agreed_leader([]) == 0

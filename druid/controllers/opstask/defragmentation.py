@@ -8,7 +8,8 @@ druid, or a requeue, carries on where the steps say):
 1. Observe: the Etcd ``<task namespace>/<spec.etcdName>`` (missing ⇒ fail ``ERR_GET_ETCD``), its member pods
    ``<etcd>-0..replicas-1`` and, for each Ready pod, the member's ``/v3/maintenance/status`` through etcd's
    JSON gateway (:mod:`druid.etcdgateway`; its own ID, the leader's, ``dbSize``, ``dbSizeInUse``). A member is
-   healthy when its pod is Ready and it answered. Steps ``Defragment/<pod>`` that Succeeded or were Skipped
+   healthy when its pod is Ready and it answered; the leader is the one a majority of those that answered name
+   (right after a move some may still name the former one: the task then waits a poll). Steps ``Defragment/<pod>`` that Succeeded or were Skipped
    are handled; one InProgress has begun.
 2. Decide (:func:`defragorder.decide`).
 3. Act and record:
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +90,16 @@ class Observed:
     problems: list[str]  # why members count as unhealthy
 
 
+def agreed_leader(statuses: Sequence[gateway.MemberStatus]) -> int:
+    """The leader ID more than half of the answering members report (0: none agreed on — e.g. right after a
+    move, while some members still name the former leader)."""
+    votes = Counter(s.leader_id for s in statuses if s.leader_id)
+    if not votes:
+        return 0
+    leader, count = votes.most_common(1)[0]
+    return leader if count * 2 > len(statuses) else 0
+
+
 def view_of(
     pods: Mapping[str, Obj],
     statuses: Mapping[str, gateway.MemberStatus],
@@ -95,9 +107,9 @@ def view_of(
     steps: Sequence[Mapping[str, Any]],
     threshold: int | None,
 ) -> order.DefragView:
-    """The decision's view from what was observed (pure): members by ordinal, the leader as the members that
-    answered report it, handled and begun members from the steps."""
-    leader_ids = {s.leader_id for s in statuses.values() if s.leader_id}
+    """The decision's view from what was observed (pure): members by ordinal, the leader as a majority of the
+    members that answered report it (:func:`agreed_leader`), handled and begun members from the steps."""
+    leader = agreed_leader(list(statuses.values()))
     members = []
     for ordinal, pod in enumerate(pod_names):
         status = statuses.get(pod)
@@ -106,7 +118,7 @@ def view_of(
                 name=pod,
                 ordinal=ordinal,
                 healthy=status is not None and _ready(pods.get(pod)),
-                leader=status is not None and status.member_id in leader_ids,
+                leader=status is not None and status.member_id == leader,
                 db_size=status.db_size if status else 0,
                 db_size_in_use=status.db_size_in_use if status else 0,
             )
