@@ -9,8 +9,8 @@ druid, or a requeue, carries on where the steps say):
    ``<etcd>-0..replicas-1`` and, for each Ready pod, the member's ``/v3/maintenance/status`` through etcd's
    JSON gateway (:mod:`druid.etcdgateway`; its own ID, the leader's, ``dbSize``, ``dbSizeInUse``). A member is
    healthy when its pod is Ready and it answered; the leader is the one a majority of those that answered name
-   (right after a move some may still name the former one: the task then waits a poll). Steps ``Defragment/<pod>`` that Succeeded or were Skipped
-   are handled; one InProgress has begun.
+   (right after a move some may still name the former one: the task then waits a poll). Steps
+   ``Defragment/<pod>`` that Succeeded or were Skipped are handled; one InProgress has begun.
 2. Decide (:func:`defragorder.decide`).
 3. Act and record:
    - Skip: step ``Defragment/<pod>`` Skipped with the sizes and the fragmentation;
