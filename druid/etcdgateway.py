@@ -1,13 +1,17 @@
 """Talking to one etcd member through etcd's JSON gateway (the gRPC gateway on the client port).
 
 Used by druid's ordered member updates (``controllers/etcd/memberupdate.py``), the quorum-loss recovery task
-(``controllers/opstask/quorumrecovery.py``) and verified restores (``controllers/opstask/verifiedrestore.py``):
+(``controllers/opstask/quorumrecovery.py``), verified restores (``controllers/opstask/verifiedrestore.py``) and
+the leader-aware defragmentation task (``controllers/opstask/defragmentation.py``):
 
-- ``POST /v3/maintenance/status`` ``{}``: the member's view: ``leader`` (the leader's member ID) and the response
-  ``header`` (``cluster_id``, ``member_id``, ``revision``);
+- ``POST /v3/maintenance/status`` ``{}``: the member's view: the response ``header`` (``cluster_id``,
+  ``member_id``, ``revision``), the leader's member ID (``leader``), the database file size (``dbSize``) and the
+  bytes of it in use (``dbSizeInUse``);
 - ``POST /v3/maintenance/transfer-leadership`` ``{"targetID": <id>}``, sent to the leader: etcd's move-leader;
 - ``POST /v3/cluster/member/list`` ``{}``: the members the cluster knows (``members[].name``, ``isLearner``);
-- ``POST /v3/kv/range`` over the whole key space with ``count_only``: the revision and number of keys.
+- ``POST /v3/kv/range`` over the whole key space with ``count_only``: the revision and number of keys;
+- ``POST /v3/maintenance/defragment`` ``{}``: defragment the member that answers (etcd's ``Defragment``; it
+  blocks that member's reads and writes until its database file is rewritten, so it gets its own timeout).
 
 IDs, revisions and counts travel as decimal strings (the gateway's encoding of 64-bit integers; a zero count
 is left out); member leases hold IDs in hex.
@@ -97,11 +101,16 @@ def _load_chain(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
 
 
 async def _post(
-    client: BackupRestoreClient, member: MemberAddress, path: str, body: dict[str, Any], tls: ssl.SSLContext | None
+    client: BackupRestoreClient,
+    member: MemberAddress,
+    path: str,
+    body: dict[str, Any],
+    tls: ssl.SSLContext | None,
+    timeout: float = TIMEOUT,
 ) -> dict[str, Any]:
     url = member.url + path
     response = await client.request(
-        "POST", url, tls=tls, timeout=TIMEOUT, read_body=True, json=body, server_hostname=member.server_hostname
+        "POST", url, tls=tls, timeout=timeout, read_body=True, json=body, server_hostname=member.server_hostname
     )
     text = (response.body or b"").decode("utf-8", "replace")
     if response.status != 200:
@@ -133,12 +142,14 @@ async def move_leader(
 
 @dataclass(frozen=True)
 class MemberStatus:
-    """A member's own view (``/v3/maintenance/status``): IDs as integers."""
+    """One member's answer to ``/v3/maintenance/status``: IDs and revision as integers, sizes in bytes."""
 
-    cluster_id: int
     member_id: int
-    revision: int
-    leader: int
+    leader_id: int  # 0: no leader
+    db_size: int = 0  # the database file, allocated
+    db_size_in_use: int = 0  # the part of it holding data; the rest is what a defragmentation can free
+    cluster_id: int = 0
+    revision: int = 0
 
 
 def _uint(body: dict[str, Any], key: str, where: str) -> int:
@@ -149,17 +160,19 @@ def _uint(body: dict[str, Any], key: str, where: str) -> int:
 
 
 async def member_status(client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None) -> MemberStatus:
-    """The member's cluster ID, member ID, revision and leader as it reports them."""
+    """The member's ID, cluster ID and revision, the leader it sees, and its database sizes."""
     body = await _post(client, member, "/v3/maintenance/status", {}, tls)
     header = body.get("header")
     if not isinstance(header, dict):
         raise GatewayError(f"status of {member.url}: no header")
     where = f"status of {member.url}"
     return MemberStatus(
-        _uint(header, "cluster_id", where),
-        _uint(header, "member_id", where),
-        _uint(header, "revision", where),
-        _uint(body, "leader", where),
+        member_id=_uint(header, "member_id", where),
+        leader_id=_uint(body, "leader", where),
+        db_size=_uint(body, "dbSize", where),
+        db_size_in_use=_uint(body, "dbSizeInUse", where),
+        cluster_id=_uint(header, "cluster_id", where),
+        revision=_uint(header, "revision", where),
     )
 
 
@@ -170,6 +183,8 @@ async def member_names(client: BackupRestoreClient, member: MemberAddress, tls: 
     if not isinstance(members, list):
         raise GatewayError(f"member list of {member.url}: no members")
     return sorted(f"{m.get('name', '')}{' (learner)' if m.get('isLearner') else ''}" for m in members)
+
+
 ALL_KEYS = base64.b64encode(b"\0").decode()
 """``key`` and ``range_end`` ``"\\0"``: every key (etcdctl's ``get "" --prefix``, from the smallest key on)."""
 
@@ -189,3 +204,10 @@ async def key_space(client: BackupRestoreClient, member: MemberAddress, tls: ssl
         return KeySpace(revision, int(out.get("count") or 0))
     except (KeyError, TypeError, ValueError):
         raise GatewayError(f"range of {member.url}: no revision or count in {str(out)[:200]}") from None
+
+
+async def defragment(
+    client: BackupRestoreClient, member: MemberAddress, tls: ssl.SSLContext | None, timeout: float
+) -> None:
+    """Defragment ``member`` (only it; etcd's maintenance Defragment), waiting up to ``timeout`` seconds."""
+    await _post(client, member, "/v3/maintenance/defragment", {}, tls, timeout=timeout)

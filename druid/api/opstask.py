@@ -1,5 +1,5 @@
 """The EtcdOpsTask kind: a one-off operation on an Etcd (upstream: an on-demand snapshot; druid adds its own
-configs, e.g. ``quorumLossRecovery``)."""
+configs: ``quorumLossRecovery``, ``verifiedRestore``, ``defragmentation``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from druid.api import constants as c
 from druid.api.common import DruidModel, Duration, Int32, Int64, LastError, LastOperation, ObjectMeta, Time, parse_time
 from druid.api.defaults import (
+    DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS_DELTA,
     DEFAULT_TIMEOUT_SECONDS_FULL,
     DEFAULT_TTL_SECONDS_AFTER_FINISHED,
@@ -69,6 +70,7 @@ class QuorumLossRecoveryConfig(DruidModel):
     def min_loss_seconds(self) -> float:
         return duration.seconds(self.min_quorum_loss_duration or DEFAULT_MIN_QUORUM_LOSS_DURATION)
 
+
 class VerifiedRestoreConfig(DruidModel):
     """Restore the Etcd's latest full and delta snapshots into a scratch Job, start etcd on the result and check
     it (druid extension). The live members, their volumes and the store's content are never touched."""
@@ -83,6 +85,23 @@ class VerifiedRestoreConfig(DruidModel):
     )
 
 
+class DefragmentationConfig(DruidModel):
+    """Defragment the members one at a time, leader last after a leadership move (druid extension)."""
+
+    fragmentation_threshold_percent: Annotated[Int32, Field(ge=0, le=99)] | None = Field(
+        default=None,
+        description="Skip a member whose free share of its database file, (dbSize - dbSizeInUse) / dbSize in "
+        "percent, is below this (default: defragment every member).",
+    )
+    timeout_seconds_per_member: (
+        Annotated[Int32, Field(ge=10), Default(DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS)] | None
+    ) = Field(default=None, description="How long one member's defragmentation may take, in seconds (default 300).")
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.timeout_seconds_per_member or DEFAULT_DEFRAGMENTATION_TIMEOUT_SECONDS
+
+
 class EtcdOpsTaskConfig(DruidModel):
     """The operation to perform; exactly one member is set."""
 
@@ -94,6 +113,9 @@ class EtcdOpsTaskConfig(DruidModel):
     )
     verified_restore: VerifiedRestoreConfig | None = Field(
         default=None, description="Prove the latest snapshots restore (druid extension)."
+    )
+    defragmentation: DefragmentationConfig | None = Field(
+        default=None, description="Defragment every member, followers first, the leader last after a move."
     )
 
     @model_validator(mode="after")
@@ -153,6 +175,8 @@ class QuorumLossRecoveryStatus(DruidModel):
     restored_member_id: str | None = Field(
         default=None, alias="restoredMemberID", description="Member ID of the restored member (hex)."
     )
+
+
 class VerifiedRestoreStatus(DruidModel):
     """What a verified restore found (druid extension)."""
 
@@ -179,6 +203,17 @@ class VerifiedRestoreStatus(DruidModel):
     reason: str | None = Field(default=None, description="Why the verification failed (empty on success).")
 
 
+class DefragmentationStatus(DruidModel):
+    """What a Defragmentation task did so far (druid extension); per-member sizes are in ``steps``."""
+
+    leader_before: str | None = Field(default=None, description="The member that led when the task began.")
+    leader_moved_to: str | None = Field(
+        default=None, description="The defragmented follower leadership was moved to before the former leader."
+    )
+    defragmented: list[str] | None = Field(default=None, description="Members defragmented, in order.")
+    skipped: list[str] | None = Field(default=None, description="Members below the fragmentation threshold.")
+
+
 class EtcdOpsTaskStatus(DruidModel):
     """Progress of the task."""
 
@@ -197,6 +232,9 @@ class EtcdOpsTaskStatus(DruidModel):
     )
     verified_restore: VerifiedRestoreStatus | None = Field(
         default=None, description="Result of a verifiedRestore task (druid extension)."
+    )
+    defragmentation: DefragmentationStatus | None = Field(
+        default=None, description="Progress of a Defragmentation task (druid extension)."
     )
 
 

@@ -103,6 +103,6 @@ PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"
 
 
 def pod_ready(pod: Obj | None) -> bool:
-    """The pod's Ready condition is True."""
-    conds = ((pod or {}).get("status") or {}).get("conditions") or ()
-    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conds)
+    """The pod's Ready condition is True (False for no pod)."""
+    conditions = ((pod or {}).get("status") or {}).get("conditions") or ()
+    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)

@@ -1,4 +1,5 @@
-"""druid's Etcd and Secret controllers running in-process against a test control plane.
+"""druid's Etcd and Secret controllers running in-process against a test control plane (and the EtcdOpsTask
+controller alone, :func:`ops_task_controller`).
 
 Tests start one :class:`Operator` per module (or per test, confined to a namespace when it needs another
 configuration), with short periods from :func:`fast_config`, short reflector backoffs and a fresh metrics
@@ -8,19 +9,25 @@ test can prove a steady state makes none.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
+from druid.backuprestore import BackupRestoreClient
 from druid.components.base import BuildOptions
 from druid.config.operator import OperatorConfiguration, parse
 from druid.controllers.etcd.setup import make_etcd_controller
+from druid.controllers.opstask.setup import make_ops_task_controller
 from druid.controllers.secret import make_secret_controller
 from druid.runtime.client import ApiError, Kube
 from druid.runtime.controller import Controller
 from druid.runtime.informer import InformerFactory
+from druid.runtime.manager import Manager, ManagerOptions
 from druid.runtime.reflector import ReflectorConfig
 from druid.testing.wait import eventually
 
@@ -169,3 +176,41 @@ def webhook_config(cert_dir: str | Path, namespace: str, *exempt: str, enabled: 
         }
     )
     return cfg
+
+
+@asynccontextmanager
+async def ops_task_controller(
+    kubeconfig: str, namespace: str, client: BackupRestoreClient, requeue_interval: str = "1s"
+) -> AsyncIterator[Kube]:
+    """A Manager running the EtcdOpsTask controller (confined to ``namespace``, requests through ``client``,
+    which the manager closes) while the block runs; yields a separate client for the test."""
+    registry = CollectorRegistry()
+    loopback = "127.0.0.1"
+    opts = ManagerOptions(
+        metrics_address=loopback, metrics_port=0, probe_address=loopback, probe_port=0, graceful_shutdown_timeout=5
+    )
+    manager = Manager(
+        await Kube.connect(kubeconfig, timeout=10, registry=registry),
+        opts,
+        registry=registry,
+        reflector_config=FAST_REFLECTOR,
+    )
+    config = OperatorConfiguration.model_validate(
+        {"controllers": {"etcdOpsTask": {"requeueInterval": requeue_interval}}}
+    )
+    manager.add(
+        make_ops_task_controller(
+            manager.kube, manager.informers, config, backup_restore=client, registry=registry, namespace=namespace
+        )
+    )
+    manager.add_leader_task(client.hold_open)  # closes the client's session when the manager stops
+    stop = asyncio.Event()
+    run = asyncio.create_task(manager.run(stop))
+    kube = await Kube.connect(kubeconfig, timeout=10)
+    try:
+        await asyncio.wait_for(manager.is_leader.wait(), 30)
+        yield kube
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(run, 30) == 0
+        await kube.close()

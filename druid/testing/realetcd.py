@@ -12,7 +12,7 @@ from druid.api import constants as c
 from druid.api import names
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj
+from druid.runtime.objects import LEASES, PODS, SECRETS, SERVICES, Obj, pod_ready
 from druid.testing.etcdctl import ClientTLS, Etcdctl, EtcdctlError
 from druid.testing.etcds import condition, etcd_manifest
 from druid.testing.realcluster import LocalStore, RealCluster
@@ -21,13 +21,6 @@ from druid.testing.wait import eventually
 
 def conditions(etcd: Obj) -> dict[str, str]:
     return {x["type"]: x["status"] for x in (etcd.get("status") or {}).get("conditions") or []}
-
-
-def pod_ready(pod: Obj) -> bool:
-    return any(
-        x.get("type") == "Ready" and x.get("status") == "True"
-        for x in (pod.get("status") or {}).get("conditions") or []
-    )
 
 
 async def wait_etcd(
@@ -109,7 +102,17 @@ class Stopwatch:
         return round(time.monotonic() - self.t0, 1)
 
 
-__all__ = ["Stopwatch", "condition", "conditions", "etcdctl_for", "member_pods", "pod_ips", "until", "wait_etcd"]
+__all__ = [
+    "Stopwatch",
+    "condition",
+    "conditions",
+    "etcdctl_for",
+    "member_pods",
+    "pod_ips",
+    "pod_ready",
+    "until",
+    "wait_etcd",
+]
 
 
 async def on_demand_full_snapshot(kube: Kube, namespace: str, etcd: str, task: str, timeout: float = 120) -> Obj:
@@ -200,7 +203,8 @@ async def assert_keys(ctl: Etcdctl, n: int, prefix: str = "/e2e/k", timeout: flo
 
 
 class WriteProbe:
-    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write."""
+    """Writes a counter every 0.2 s in a thread; remembers the longest time without a successful write and how
+    long each successful write took (``latencies``, seconds, etcdctl's process start included)."""
 
     def __init__(self, ctl: Etcdctl) -> None:
         self.ctl = Etcdctl(ctl.binary, ctl.endpoints, ctl.tls, timeout=3)
@@ -208,14 +212,17 @@ class WriteProbe:
         self.writes = 0
         self.failures = 0
         self.longest_gap = 0.0
+        self.latencies: list[float] = []
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
         last_ok = time.monotonic()
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 self.ctl.put("/e2e/probe", str(self.writes))
                 now = time.monotonic()
+                self.latencies.append(now - started)
                 self.longest_gap = max(self.longest_gap, now - last_ok)
                 last_ok = now
                 self.writes += 1
@@ -223,3 +230,20 @@ class WriteProbe:
                 self.failures += 1
             self.stop.wait(0.2)
         self.longest_gap = max(self.longest_gap, time.monotonic() - last_ok)
+
+    def summary(self) -> str:
+        """``writes ok / failed, p50 / p99 / max write latency, longest gap`` (seconds)."""
+        lat = sorted(self.latencies)
+        return (
+            f"{self.writes} ok / {self.failures} failed, latency p50 {percentile(lat, 50):.3f} / p99 "
+            f"{percentile(lat, 99):.3f} / max {max(lat, default=0.0):.3f} s, longest gap {self.longest_gap:.2f} s"
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(int(-(-q * len(ordered) // 100)), 1)  # ceil(q/100 * n), at least the first
+    return ordered[min(rank, len(ordered)) - 1]

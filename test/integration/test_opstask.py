@@ -6,7 +6,6 @@ subresource. The controller's backup-restore endpoint is the fake backup-restore
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,18 +18,16 @@ from prometheus_client import CollectorRegistry
 
 from druid.api import constants as c
 from druid.backuprestore import BackupRestoreClient
-from druid.config.operator import OperatorConfiguration
 from druid.controllers.opstask.handlers import ETCDS
 from druid.controllers.opstask.reconciler import OPS_TASKS
-from druid.controllers.opstask.setup import make_ops_task_controller
 from druid.runtime.client import Kube
 from druid.runtime.clock import parse_time
 from druid.runtime.informer import FuncHandler, InformerFactory
-from druid.runtime.manager import Manager, ManagerOptions
 from druid.runtime.objects import SECRETS, STATEFULSETS, Obj
 from druid.runtime.reflector import ReflectorConfig
 from druid.testing.controlplane import ControlPlane
 from druid.testing.fake_backup_restore import FakeBackupRestore
+from druid.testing.operator import ops_task_controller
 from druid.testing.pki import CertificateAuthority
 from druid.testing.wait import eventually
 
@@ -95,33 +92,10 @@ async def fake() -> AsyncIterator[FakeBackupRestore]:
 
 @asynccontextmanager
 async def running(control_plane: ControlPlane, namespace: str, fake: FakeBackupRestore) -> AsyncIterator[Env]:
-    """A Manager running the EtcdOpsTask controller (confined to the namespace, requeueInterval 1 s)."""
-    registry = CollectorRegistry()
-    opts = ManagerOptions(
-        metrics_address=LOOPBACK, metrics_port=0, probe_address=LOOPBACK, probe_port=0, graceful_shutdown_timeout=5
-    )
-    kubeconfig = str(control_plane.kubeconfig)
-    manager = Manager(
-        await Kube.connect(kubeconfig, timeout=10, registry=registry), opts, registry=registry, reflector_config=FAST
-    )
-    config = OperatorConfiguration.model_validate({"controllers": {"etcdOpsTask": {"requeueInterval": "1s"}}})
+    """The EtcdOpsTask controller (confined to the namespace, requeueInterval 1 s) calling the fake."""
     client = BackupRestoreClient(lambda etcd: fake.url)
-    manager.add(
-        make_ops_task_controller(
-            manager.kube, manager.informers, config, backup_restore=client, registry=registry, namespace=namespace
-        )
-    )
-    manager.add_leader_task(client.hold_open)  # closes the client's session when the manager stops
-    stop = asyncio.Event()
-    run = asyncio.create_task(manager.run(stop))
-    kube = await Kube.connect(kubeconfig, timeout=10)
-    try:
-        await asyncio.wait_for(manager.is_leader.wait(), 30)
+    async with ops_task_controller(str(control_plane.kubeconfig), namespace, client) as kube:
         yield Env(kube, fake, namespace)
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(run, 30) == 0
-        await kube.close()
 
 
 @pytest.fixture

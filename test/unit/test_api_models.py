@@ -306,12 +306,41 @@ VERIFIED_RESTORE_TASK: dict[str, Any] = {
     },
 }
 
+DEFRAG_TASK: dict[str, Any] = {
+    "apiVersion": "druid.gardener.cloud/v1alpha1",
+    "kind": "EtcdOpsTask",
+    "metadata": {"name": "defrag", "namespace": "shoot--dev"},
+    "spec": {
+        "config": {"defragmentation": {"fragmentationThresholdPercent": 30, "timeoutSecondsPerMember": 120}},
+        "etcdName": "etcd-main",
+    },
+    "status": {
+        "state": "InProgress",
+        "steps": [
+            {
+                "name": "Defragment/etcd-main-1",
+                "state": "Succeeded",
+                "startedAt": T0,
+                "finishedAt": T0,
+                "details": {"dbSizeBefore": "41943040", "dbSizeAfter": "1048576"},
+            }
+        ],
+        "defragmentation": {
+            "leaderBefore": "etcd-main-0",
+            "leaderMovedTo": "etcd-main-1",
+            "defragmented": ["etcd-main-1", "etcd-main-2"],
+            "skipped": ["etcd-main-0"],
+        },
+    },
+}
+
 SAMPLES: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (Etcd, ETCD),
     (EtcdCopyBackupsTask, COPY_TASK),
     (EtcdOpsTask, OPS_TASK),
     (EtcdOpsTask, RECOVERY_TASK),
     (EtcdOpsTask, VERIFIED_RESTORE_TASK),
+    (EtcdOpsTask, DEFRAG_TASK),
 ]
 
 

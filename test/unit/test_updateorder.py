@@ -7,6 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from druid.api.quorum import quorum
 from druid.controllers.etcd import updateorder as order
 from druid.controllers.etcd.updateorder import MemberView, RollView, decide
 
@@ -44,7 +45,7 @@ def test_a_deletion_always_leaves_a_quorum_of_healthy_members(view: RollView) ->
     step = decide(view)
     if isinstance(step, order.Delete):
         left = healthy(view) - (1 if step.member.healthy else 0)
-        assert left >= order.quorum(len(view.members))
+        assert left >= quorum(len(view.members))
 
 
 @given(views())
@@ -105,7 +106,7 @@ def simulate(view: RollView, limit: int = 50) -> tuple[list[str], list[str]]:
             members = tuple(replace(m, leader=m.name == step.target.name) for m in view.members)
         else:
             assert isinstance(step, order.Delete)
-            assert healthy(view) - step.member.healthy >= order.quorum(len(view.members))
+            assert healthy(view) - step.member.healthy >= quorum(len(view.members))
             deleted.append(step.member.name)
             leaders += [m.name for m in view.members if m.leader]
             members = tuple(

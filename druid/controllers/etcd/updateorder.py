@@ -10,11 +10,9 @@ returns exactly one :class:`Step`:
   (not back and Ready after its replacement): :class:`Wait` (``WaitingForMember``) — one replacement at a time;
 - the next out-of-date member, in this order: members already unhealthy (lowest ordinal first), then healthy
   followers, then the leader;
-- it is replaced only if the members healthy without it still form a quorum (``replicas // 2 + 1``), else
-  :class:`Wait` (``WaitingForQuorum``) naming the unhealthy members. A cluster of one or two can never keep
-  quorum through a replacement: a single member is always replaced (nothing else serves; a broken member must
-  be replaceable by a fixed template), two members only while both are healthy (the unavoidable outage of any
-  roll, as with the StatefulSet's own RollingUpdate);
+- it is replaced only while :func:`druid.api.quorum.safe_without` allows it (the members healthy without it
+  still form a quorum; one- and two-member clusters as described there), else :class:`Wait`
+  (``WaitingForQuorum``) naming the unhealthy members;
 - with a backup store, a full snapshot is taken (:class:`Snapshot`) before the first replacement of a roll
   (``snapshot_taken`` false), once it is known to be safe to go on;
 - the healthy leader is replaced only after leadership moved to an updated healthy follower
@@ -27,6 +25,8 @@ returns exactly one :class:`Step`:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from druid.api.quorum import quorum_message, safe_without
 
 REASON_UP_TO_DATE = "UpToDate"
 REASON_WAITING_FOR_MEMBER = "WaitingForMember"
@@ -87,10 +87,6 @@ class Delete:
 Step = Done | Wait | Snapshot | TransferLeadership | Delete
 
 
-def quorum(replicas: int) -> int:
-    return replicas // 2 + 1
-
-
 def _names(members: list[MemberView]) -> str:
     return ", ".join(m.name for m in members)
 
@@ -113,22 +109,11 @@ def decide(view: RollView) -> Step:
     if back:
         return Wait(REASON_WAITING_FOR_MEMBER, f"waiting for updated {_names(back)} to be Ready")
     candidate = order[0]
-    replicas, healthy = len(members), [m for m in members if m.healthy]
-    unhealthy = [m for m in members if not m.healthy]
-    left = len(healthy) - (1 if candidate.healthy else 0)
-    if replicas == 1:
-        safe = True  # nothing else serves: replacing it is the only way forward, healthy or not
-    elif replicas == 2:
-        safe = not unhealthy  # quorum cannot be kept through any replacement: only the unavoidable outage
-    else:
-        safe = left >= quorum(replicas)
-    if not safe:
-        down = f"unhealthy: {_names(unhealthy)}" if unhealthy else "all members healthy"
-        return Wait(
-            REASON_WAITING_FOR_QUORUM,
-            f"replacing {candidate.name} would leave {left} of {replicas} members healthy, quorum is "
-            f"{quorum(replicas)} ({down})",
-        )
+    replicas, healthy = len(members), sum(m.healthy for m in members)
+    if not safe_without(replicas, healthy, candidate.healthy):
+        unhealthy = [m.name for m in members if not m.healthy]
+        message = quorum_message(f"replacing {candidate.name}", replicas, healthy, candidate.healthy, unhealthy)
+        return Wait(REASON_WAITING_FOR_QUORUM, message)
     if view.backup and not view.snapshot_taken:
         return Snapshot()
     if candidate.healthy and candidate.leader and replicas > 1:

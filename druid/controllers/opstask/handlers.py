@@ -52,6 +52,7 @@ from druid.runtime.client import ApiError, Kube
 from druid.runtime.objects import SECRETS, STATEFULSETS, Obj
 
 ON_DEMAND_SNAPSHOT = "OnDemandSnapshot"
+DEFRAGMENTATION = "Defragmentation"
 
 # Error codes (upstream handler/types.go, ondemandsnapshot.go, component/statefulset)
 ERR_INSUFFICIENT_PERMISSIONS = "ERR_INSUFFICIENT_PERMISSIONS"
@@ -114,6 +115,7 @@ TASK_TYPES: dict[str, str] = {
     "on_demand_snapshot": ON_DEMAND_SNAPSHOT,
     "quorum_loss_recovery": "QuorumLossRecovery",
     "verified_restore": VERIFIED_RESTORE,
+    "defragmentation": DEFRAGMENTATION,
 }
 """Field of ``spec.config`` → the task type whose handler runs it."""
 
@@ -143,13 +145,31 @@ class HandlerRegistry:
 def default_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     registry.register(ON_DEMAND_SNAPSHOT, OnDemandSnapshotHandler)
+    # druid's own handlers import this module, hence imported here
+    from druid.controllers.opstask.defragmentation import DefragmentationHandler
     from druid.controllers.opstask.quorumrecovery import QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler
+    from druid.controllers.opstask.verifiedrestore import VerifiedRestoreHandler
 
     registry.register(QUORUM_LOSS_RECOVERY, QuorumLossRecoveryHandler)
-    from druid.controllers.opstask.verifiedrestore import VerifiedRestoreHandler  # imports this module
-
     registry.register(VERIFIED_RESTORE, VerifiedRestoreHandler)
+    registry.register(DEFRAGMENTATION, DefragmentationHandler)
     return registry
+
+
+async def get_etcd(kube: Kube, namespace: str, etcd_name: str, phase: str) -> Etcd | Result:
+    """The task's Etcd, or the Result that says why not: missing ⇒ fail ``ERR_GET_ETCD``; other read errors
+    (and an object that does not parse) requeue."""
+    try:
+        if not etcd_name:
+            raise ApiError(404, "NotFound", f'etcds.{c.GROUP} "" not found')
+        obj = await kube.get(ETCDS, etcd_name, namespace)
+        return Etcd.model_validate(obj)
+    except ApiError as e:
+        if e.not_found:
+            return _fail("Etcd object not found", ERR_GET_ETCD, phase, "etcd object not found", _cause(e))
+        return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", _cause(e), True)
+    except ValidationError as e:
+        return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", e, True)
 
 
 def _cause(e: ApiError) -> Exception:
@@ -177,17 +197,7 @@ class EtcdTaskHandler:
         return self._check(etcd, c.OPERATION_TYPE_ADMIT) or Result("Admit check passed")
 
     async def _etcd(self, phase: str) -> Etcd | Result:
-        try:
-            if not self.etcd_name:
-                raise ApiError(404, "NotFound", f'etcds.{c.GROUP} "" not found')
-            obj = await self.kube.get(ETCDS, self.etcd_name, self.namespace)
-            return Etcd.model_validate(obj)
-        except ApiError as e:
-            if e.not_found:
-                return _fail("Etcd object not found", ERR_GET_ETCD, phase, "etcd object not found", _cause(e))
-            return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", _cause(e), True)
-        except ValidationError as e:
-            return _fail("Failed to get etcd object", ERR_GET_ETCD, phase, "failed to get etcd object", e, True)
+        return await get_etcd(self.kube, self.namespace, self.etcd_name, phase)
 
     def _check(self, etcd: Etcd, phase: str) -> Result | None:
         if not etcd.backup_store_enabled:
