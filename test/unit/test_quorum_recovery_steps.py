@@ -16,7 +16,7 @@ from hypothesis import strategies as hs
 
 from druid.api import constants as c
 from druid.api.etcd import Etcd
-from druid.api.opstask import QuorumLossRecoveryConfig
+from druid.api.opstask import EtcdOpsTaskSpec, QuorumLossRecoveryConfig
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.components import configmap
 from druid.components.base import BuildOptions
@@ -401,3 +401,24 @@ async def test_admission_records_the_evidence_and_the_first_poll_holds_reconcili
     etcd = kube.object(ETCDS, "main", "ns")
     assert etcd["metadata"]["annotations"][c.ANNOTATION_SUSPEND_SPEC_RECONCILE] == "EtcdOpsTask/rec"
     assert action.requeue_after == q.POLL
+
+
+async def test_release_removes_only_its_own_hold_and_asks_for_a_reconcile() -> None:
+    kube = FakeKube()
+    kube.add(ETCDS, etcd_obj(annotations={c.ANNOTATION_SUSPEND_SPEC_RECONCILE: q.hold_value("rec")}))
+    steps: list[dict[str, Any]] = []
+    for name in q.STEPS[: q.STEPS.index(q.RELEASE)]:
+        steps = record_step(steps, name, "Succeeded", NOW)
+    spec = EtcdOpsTaskSpec.model_validate(recovery_task(force=True)["spec"])
+    status = {"steps": steps, "quorumLossRecovery": {"originalReplicas": 3}}
+    handler = q.QuorumLossRecoveryHandler(h.HandlerDeps(kube), h.TaskRef("ns", "rec", spec, status), clock=Clock())  # type: ignore[arg-type]
+    result = await handler.execute()
+    annotations = kube.object(ETCDS, "main", "ns")["metadata"]["annotations"]
+    assert c.ANNOTATION_SUSPEND_SPEC_RECONCILE not in annotations
+    assert annotations[c.ANNOTATION_OPERATION] == c.OPERATION_RECONCILE
+    assert result.requeue and result.status is not None and result.status["steps"][-1]["name"] == q.RELEASE
+    # someone else's hold is left alone and the task fails
+    kube.add(ETCDS, etcd_obj(annotations={c.ANNOTATION_SUSPEND_SPEC_RECONCILE: "true"}))
+    result = await handler.execute()
+    assert result.error is not None and "someone else's hold" in result.description
+    assert kube.object(ETCDS, "main", "ns")["metadata"]["annotations"][c.ANNOTATION_SUSPEND_SPEC_RECONCILE] == "true"
