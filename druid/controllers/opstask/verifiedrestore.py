@@ -539,7 +539,8 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
         except (BackupRestoreError, GatewayError) as e:
             return self._wait(found, steps, f"scratch etcd not answering yet: {e}")
         duration = round(self.clock.now().timestamp() - started, 2)
-        steps = record_step(steps, STEP_RESTORE, "Succeeded", now, details={"durationSeconds": f"{duration}"})
+        message = f"restored etcd answering on {ip} after {duration}s"
+        steps = record_step(steps, STEP_RESTORE, "Succeeded", now, message, {"durationSeconds": f"{duration}"})
         judged = verdict(restored, found.get("leaseRevision"), found.get("snapshotRevision"))
         latest = found.get("latestSnapshotTime")
         gap = round((now - parse_time(latest)).total_seconds(), 1) if latest else None
