@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from druid.api import constants as c
 from druid.api.resources import ETCD_OPS_TASKS, ETCDS
+from druid.controllers.opstask import restoreschedule as rs
 from druid.controllers.opstask import verifiedrestore as vr
 from druid.runtime.client import Kube
 from druid.runtime.objects import JOBS, PODS, Obj
@@ -98,6 +99,23 @@ async def _scenario(cluster: RealCluster, kube: Kube, ns: str, figures: dict[str
     assert _sample(series, "druid_verified_restore_recovery_point_gap_seconds", **labels) >= 0
     await _scratch_gone(kube, ns)
 
+    # On a schedule: the annotation makes druid create a verifiedRestore task at the next tick (every minute
+    # here); it succeeds too. The annotation is removed again before the failures below.
+    schedule = {"metadata": {"annotations": {rs.ANNOTATION_SCHEDULE: "* * * * *"}}}
+    await kube.merge_patch(ETCDS, NAME, schedule, ns)
+    clock = Stopwatch()
+    scheduled = await _scheduled_task_succeeded(kube, ns)
+    figures["scheduled verified restore (every minute): annotation -> task Succeeded, s"] = clock()
+    assert scheduled["status"]["verifiedRestore"]["restoredRevision"] == live_revision
+    await kube.merge_patch(ETCDS, NAME, {"metadata": {"annotations": {rs.ANNOTATION_SCHEDULE: None}}}, ns)
+
+    async def all_tasks_finished() -> bool:  # a tick may have started one more before the annotation went
+        tasks = (await kube.list(ETCD_OPS_TASKS, ns))["items"]
+        return all((t.get("status") or {}).get("state") in ("Succeeded", "Failed", "Rejected") for t in tasks)
+
+    await eventually(all_tasks_finished, timeout=120, what="every EtcdOpsTask finished", interval=1)
+    await _scratch_gone(kube, ns)
+
     # Corrupt the bucket (every full snapshot's content replaced, names kept): the sidecar still lists the
     # restore set, the restore itself fails in the scratch pod, and the task says why.
     fulls = store.snapshots("Full")
@@ -153,6 +171,20 @@ async def _failed_verification(
     assert _sample(series, "druid_verified_restore_failures_total", **labels, reason=reason) >= 1
     assert _sample(series, "druid_verified_restore_revision", **labels) == live_revision  # the last success stays
     await _scratch_gone(kube, ns)
+
+
+async def _scheduled_task_succeeded(kube: Kube, ns: str, timeout: float = 180) -> Obj:
+    async def succeeded() -> Obj | None:
+        selector = f"{rs.LABEL_SCHEDULED}={NAME}"
+        for task in (await kube.list(ETCD_OPS_TASKS, ns, label_selector=selector))["items"]:
+            state = (task.get("status") or {}).get("state")
+            if state in ("Failed", "Rejected"):
+                raise AssertionError(f"scheduled task {task['metadata']['name']} {state}: {task.get('status')}")
+            if state == "Succeeded":
+                return task
+        return None
+
+    return await eventually(succeeded, timeout=timeout, what="a scheduled verifiedRestore task Succeeded", interval=1)
 
 
 async def _verify(kube: Kube, ns: str, task: str, state: str, timeout: float = 300) -> Obj:

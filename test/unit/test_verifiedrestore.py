@@ -223,6 +223,16 @@ def test_container_failures_carry_the_last_log_lines() -> None:
     assert (vr.container_failure(pod(phase="Failed", reason="DeadlineExceeded")) or ("",))[0] == vr.REASON_JOB
 
 
+def test_container_failure_prefers_the_error_lines_of_a_logrus_log() -> None:
+    log = (
+        'time="t" level=info msg="Finding latest set of snapshot to recover from..."\n'
+        'time="t" level=fatal msg="Failed to restore snapshot: failed to decompress: gzip: invalid header"\n'
+        'time="t" level=info msg="Cleanup complete"\n'
+    )
+    _, message = vr.container_failure(pod({"terminated": {"exitCode": 1, "message": log}})) or ("", "")
+    assert "gzip: invalid header" in message and "Finding latest" not in message
+
+
 def test_etcd_serving_once_running_with_an_ip() -> None:
     assert vr.etcd_serving(pod({"terminated": {"exitCode": 0}}, {"running": {}}, podIP="10.0.0.9")) == "10.0.0.9"
     assert vr.etcd_serving(pod({"running": {}}, {"waiting": {}}, podIP="10.0.0.9")) is None

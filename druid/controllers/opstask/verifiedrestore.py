@@ -300,12 +300,18 @@ def container_failure(pod: Obj) -> tuple[str, str] | None:
                 continue
             if cs.get("name") == RESTORE_CONTAINER and terminated.get("exitCode") == 0:
                 continue
-            text = (terminated.get("message") or terminated.get("reason") or "").strip().splitlines()[-3:]
-            detail = " | ".join(line.strip()[:300] for line in text)
+            detail = _last_words(terminated.get("message") or terminated.get("reason") or "")
             return reason, f"container {cs.get('name')} exited with code {terminated.get('exitCode')}: {detail}"
     if status.get("phase") == "Failed":
         return REASON_JOB, f"scratch pod failed: {status.get('reason') or ''} {status.get('message') or ''}".strip()
     return None
+
+
+def _last_words(log: str) -> str:
+    """What a container's last log lines say: its fatal/error lines if it logged any, else its last lines."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "level=fatal" in line or "level=error" in line]
+    return " | ".join(line[:300] for line in (errors or lines)[-3:])
 
 
 def etcd_serving(pod: Obj) -> str | None:
@@ -539,7 +545,8 @@ class VerifiedRestoreHandler(EtcdTaskHandler):
         except (BackupRestoreError, GatewayError) as e:
             return self._wait(found, steps, f"scratch etcd not answering yet: {e}")
         duration = round(self.clock.now().timestamp() - started, 2)
-        steps = record_step(steps, STEP_RESTORE, "Succeeded", now, details={"durationSeconds": f"{duration}"})
+        message = f"restored etcd answering on {ip} after {duration}s"
+        steps = record_step(steps, STEP_RESTORE, "Succeeded", now, message, {"durationSeconds": f"{duration}"})
         judged = verdict(restored, found.get("leaseRevision"), found.get("snapshotRevision"))
         latest = found.get("latestSnapshotTime")
         gap = round((now - parse_time(latest)).total_seconds(), 1) if latest else None
