@@ -14,6 +14,11 @@ Used wherever druid takes members out one at a time: the ordered member updates
 
 from __future__ import annotations
 
+# Why a one-at-a-time operation waits (condition / step reasons both operations use).
+REASON_WAITING_FOR_MEMBER = "WaitingForMember"
+REASON_WAITING_FOR_QUORUM = "WaitingForQuorum"
+REASON_WAITING_FOR_LEADER_TARGET = "WaitingForLeaderTarget"
+
 
 def quorum(replicas: int) -> int:
     return replicas // 2 + 1

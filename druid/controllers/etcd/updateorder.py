@@ -26,12 +26,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from druid.api.quorum import quorum_message, safe_without
+from druid.api.quorum import (
+    REASON_WAITING_FOR_LEADER_TARGET,
+    REASON_WAITING_FOR_MEMBER,
+    REASON_WAITING_FOR_QUORUM,
+    quorum_message,
+    safe_without,
+)
 
 REASON_UP_TO_DATE = "UpToDate"
-REASON_WAITING_FOR_MEMBER = "WaitingForMember"
-REASON_WAITING_FOR_QUORUM = "WaitingForQuorum"
-REASON_WAITING_FOR_LEADER_TARGET = "WaitingForLeaderTarget"
 REASON_TAKING_SNAPSHOT = "TakingSnapshot"
 REASON_TRANSFERRING_LEADERSHIP = "TransferringLeadership"
 REASON_REPLACING_UNHEALTHY = "ReplacingUnhealthyMember"

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from druid.api.quorum import quorum_message, safe_without
+from druid.api.quorum import (
+    REASON_WAITING_FOR_LEADER_TARGET,
+    REASON_WAITING_FOR_MEMBER,
+    REASON_WAITING_FOR_QUORUM,
+    quorum_message,
+    safe_without,
+)
 
-REASON_WAITING_FOR_MEMBER = "WaitingForMember"
 REASON_WAITING_FOR_LEADER = "WaitingForLeader"
-REASON_WAITING_FOR_QUORUM = "WaitingForQuorum"
-REASON_WAITING_FOR_LEADER_TARGET = "WaitingForLeaderTarget"
 
 
 @dataclass(frozen=True)
