@@ -17,10 +17,11 @@ from druid.config.images import Images
 from druid.config.operator import CompactionControllerConfiguration
 from druid.controllers.compaction import job, outcome, predicates, status
 from druid.controllers.compaction.metrics import DURATION_BUCKETS, compaction_metrics
-from druid.controllers.compaction.reconciler import thresholds
+from druid.controllers.compaction.reconciler import CompactionReconciler, Deps, thresholds
 from druid.controllers.compaction.status import ETCDS
 from druid.gocompat.strconv import parse_int64
-from druid.runtime.objects import JOBS, LEASES, Obj
+from druid.runtime.client import ApiError
+from druid.runtime.objects import JOBS, LEASES, Obj, ObjectKey
 from druid.testing.fakekube import FakeKube
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
@@ -509,7 +510,6 @@ def test_g53_metric_families_labels_and_buckets() -> None:
 
 def reconciler(etcd: Obj, leases: dict[str, str | None], job_obj: Obj | None = None) -> tuple[Any, Any, Any]:
     from druid.controllers.compaction.reconciler import CompactionReconciler, Deps
-    from druid.runtime.objects import ObjectKey
 
     def store(objs: dict[str, Obj]) -> Any:
         class S:
@@ -582,3 +582,32 @@ async def test_g50_reconcile_decisions_without_api_calls() -> None:
     with pytest.raises(TerminalError, match=f"error while creating compaction job in {NS} for {NAME} : "):
         await r.reconcile(key, bad)
     assert kube.requests == []
+
+
+async def test_g50_a_finished_job_is_counted_once_when_its_deletion_must_be_retried() -> None:
+    """Under load the Job's DELETE can time out after the outcome was written and counted; the retried reconcile
+    deletes the job again without writing or counting its outcome a second time."""
+    kube = FakeKube()
+    etcd = make_etcd(s3()).to_dict()
+    kube.add(ETCDS, etcd)
+    failed = finished_job(("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded"), failed=1)
+    kube.add(JOBS, failed)
+
+    class Jobs:
+        def get(self, key: ObjectKey) -> Obj | None:
+            return kube.object(JOBS, key.name, key.namespace)
+
+    registry = CollectorRegistry()
+    deps = Deps(kube, CONFIG, OPTS, Jobs(), None, compaction_metrics(registry), now=lambda: T0)
+    reconciler = CompactionReconciler(deps)
+    kube.fail(ApiError(504, "Timeout", "the server was unable to return a response in time"), method="DELETE")
+    key = ObjectKey(NS, NAME)
+    with pytest.raises(ApiError):
+        await reconciler.reconcile(key, kube.object(ETCDS, NAME, NS))
+    labels = {"succeeded": "false", "failureReason": "deadlineExceeded", "etcd_namespace": NS}
+    assert registry.get_sample_value("etcddruid_compaction_jobs_total", labels) == 1
+    status_writes = len(kube.writes("PATCH"))
+    await reconciler.reconcile(key, kube.object(ETCDS, NAME, NS))
+    assert kube.object(JOBS, f"{NAME}-compactor", NS) is None, "deleted on the second pass"
+    assert registry.get_sample_value("etcddruid_compaction_jobs_total", labels) == 1, "counted once"
+    assert len(kube.writes("PATCH")) == status_writes, "the condition is not written again"

@@ -4,7 +4,8 @@
    (unless already deleting); done.
 2. Job present: deleting ⇒ requeue after 10 s; ``status.active > 0`` ⇒ jobs_current = 1, done; finished ⇒
    jobs_current = 0, condition ``LastSnapshotCompactionSucceeded`` from its outcome (``outcome.py``), metrics,
-   foreground-delete the job, requeue after 10 s.
+   foreground-delete the job, requeue after 10 s. A job's outcome is written and counted once: when its
+   deletion fails (and the reconcile is retried), the next pass only deletes it again.
 
 Read-your-writes: after writing the condition (and after deleting the job) the runtime's expectations tracker
 remembers what the caches must show; a reconcile that finds the Etcd cache not yet showing the condition, or
@@ -107,6 +108,7 @@ class CompactionReconciler:
         ttl = deps.timings.poll_timeout
         self._etcds: Expectations[ObjectKey] = Expectations(ttl)
         self._jobs: Expectations[ObjectKey] = Expectations(ttl)
+        self._recorded: dict[ObjectKey, str] = {}  # job → uid whose outcome is written and counted
 
     async def reconcile(self, key: ObjectKey, obj: Obj | None) -> Action:
         if obj is None:
@@ -129,6 +131,7 @@ class CompactionReconciler:
             return Action.requeue(self.d.timings.poll_interval)
         if job is not None:
             return await self._existing_job(etcd, job, obj)
+        self._recorded.pop(job_key, None)
         diff = self._revision_diff(etcd)
         if diff is None:
             return Action.done()
@@ -171,6 +174,11 @@ class CompactionReconciler:
             log.info("compaction job neither active nor finished yet; looking again with backoff", job=meta["name"])
             return Action.retry()
         self.d.metrics.jobs_current.labels(ns).set(0)
+        key = ObjectKey(ns, meta["name"])
+        if self._recorded.get(key) == meta.get("uid"):
+            # Outcome already written and counted; only its deletion failed (e.g. timed out under load): retry that.
+            await self._delete_finished(job)
+            return Action.requeue(self.d.timings.requeue_after)
         pod = await self._first_pod(job) if outcome.needs_pod(job) else None
         result = outcome.outcome(job, pod, self.d.now())
         cond = status.job_condition(job, result)
@@ -178,9 +186,21 @@ class CompactionReconciler:
         await status.write(self.d.kube, ns, etcd.name, cond, etcd=cached)
         self._etcds.expect(ObjectKey(ns, etcd.name), lambda o: status.shows(o, cond))
         self.d.metrics.job_finished(ns, result)
-        await self.d.kube.delete(JOBS, meta["name"], ns, propagation="Foreground", uid=meta.get("uid"))
-        self._jobs.expect(ObjectKey(ns, meta["name"]), lambda cached: _gone_or_deleting(cached, meta.get("uid")))
+        self._recorded[key] = meta.get("uid") or ""
+        await self._delete_finished(job)
         return Action.requeue(self.d.timings.requeue_after)
+
+    async def _delete_finished(self, job: Obj) -> None:
+        meta = job["metadata"]
+        try:
+            await self.d.kube.delete(
+                JOBS, meta["name"], meta["namespace"], propagation="Foreground", uid=meta.get("uid")
+            )
+        except ApiError as e:
+            if not (e.not_found or e.conflict):  # gone, or replaced by another job of that name: nothing to do
+                raise
+        key = ObjectKey(meta["namespace"], meta["name"])
+        self._jobs.expect(key, lambda cached: _gone_or_deleting(cached, meta.get("uid")))
 
     async def _first_pod(self, job: Obj) -> Obj | None:
         meta = job["metadata"]
