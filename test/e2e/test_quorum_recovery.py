@@ -2,9 +2,9 @@
 written, a delta snapshot taken; members 1 and 2 lose pods and volumes (their node-side data goes with the
 PVs) so quorum is lost, and stays lost for the whole minQuorumLossDuration; ``druid recover-quorum`` (the CLI,
 as a user runs it) creates a ``quorumLossRecovery`` EtcdOpsTask and follows it until 3 Ready members are back
-with one cluster ID and every key written before the snapshot. Refusals on the same cluster: a recovery while
-quorum is there, one asked for before the loss has lasted long enough, and a second task while the recovery
-runs — all Rejected, nothing changed."""
+with one cluster ID and every key written before the snapshot. Refusals: a recovery while quorum is there, one
+for an Etcd without a backup store, one asked for before the loss has lasted long enough, and a second task
+while the recovery runs — all Rejected, nothing changed."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from druid.api.resources import ETCD_OPS_TASKS, ETCDS
 from druid.runtime.client import Kube
 from druid.runtime.clock import parse_time
 from druid.runtime.objects import PODS, PVCS, STATEFULSETS, Obj
+from druid.testing.etcds import etcd_manifest
 from druid.testing.realcluster import RealCluster
 from druid.testing.realetcd import (
     Stopwatch,
@@ -118,6 +119,19 @@ async def test_recovery_from_permanent_quorum_loss(
     early = await finished(rkube, ns, "too-early", timeout=120)
     assert early["status"]["state"] == "Rejected", early["status"]
     assert "QuorumNotLost" in early["status"]["lastOperation"]["description"]
+    assert await untouched(rkube, ns) == before
+
+    # Refusal: an Etcd without a backup store has nothing to restore from (checked first, whatever its health;
+    # 0 replicas, so it adds no pod or claim next to the cluster under test).
+    await rkube.create(ETCDS, etcd_manifest("nostore", ns, 0))
+    nostore_before = (await rkube.get(ETCDS, "nostore", ns))["metadata"].get("annotations")
+    body = task("no-store", {"quorumLossRecovery": {"force": True}})
+    body["spec"]["etcdName"] = "nostore"
+    await rkube.create(ETCD_OPS_TASKS, body, ns)
+    refused = await finished(rkube, ns, "no-store", timeout=120)
+    assert refused["status"]["state"] == "Rejected", refused["status"]
+    assert "NoBackupStore" in refused["status"]["lastOperation"]["description"]
+    assert (await rkube.get(ETCDS, "nostore", ns))["metadata"].get("annotations") == nostore_before
     assert await untouched(rkube, ns) == before
 
     await rkube.create(ETCD_OPS_TASKS, task("delta", {"onDemandSnapshot": {"type": "delta"}}), ns)
