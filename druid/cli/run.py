@@ -39,7 +39,7 @@ from druid.config import ConfigError, OperatorConfiguration, flags, from_depreca
 from druid.config.servers import metrics_listen
 from druid.config.validation import port_problem
 from druid.runtime import logging as druid_logging
-from druid.runtime.client import Kube, TokenBucket, in_cluster, kubeconfig_path
+from druid.runtime.client import Kube, PerResourceLimits, in_cluster, kubeconfig_path
 from druid.runtime.manager import LeaderElectionOptions, Manager, ManagerOptions
 from druid.runtime.shutdown import ShutdownGuard
 
@@ -139,10 +139,11 @@ def manager_options(cfg: OperatorConfiguration, args: argparse.Namespace) -> Man
     )
 
 
-def limiter(cfg: OperatorConfiguration) -> TokenBucket | None:
-    """``clientConnection`` QPS/burst as a token bucket; a negative QPS disables client-side limiting."""
+def limiter(cfg: OperatorConfiguration) -> PerResourceLimits | None:
+    """``clientConnection`` QPS/burst, one token bucket per resource as etcd-druid's client has; a negative QPS
+    disables client-side limiting."""
     cc = cfg.client_connection
-    return TokenBucket(cc.qps, cc.burst) if cc.qps > 0 and cc.burst > 0 else None
+    return PerResourceLimits(cc.qps, cc.burst) if cc.qps > 0 and cc.burst > 0 else None
 
 
 async def run_manager(cfg: OperatorConfiguration, args: argparse.Namespace, source: str) -> int:

@@ -29,6 +29,7 @@ from yarl import URL
 
 from druid.runtime import jsonc, metrics, patch
 from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.ratelimit import BucketRateLimiter
 
 DEFAULT_TIMEOUT = 30.0
 JSON = "application/json"
@@ -149,29 +150,17 @@ async def error_from_response(resp: aiohttp.ClientResponse) -> ApiError:
     return ApiError(resp.status, reason or resp.reason or "", message or text[:500], body, _retry_after(resp.headers))
 
 
-class TokenBucket:
-    """Client-side rate limit like client-go's (``rest.Config`` QPS/Burst, x/time/rate reservations).
+class TokenBucket(BucketRateLimiter):
+    """Client-side rate limit like client-go's (``rest.Config`` QPS/Burst, x/time/rate reservations): the
+    workqueue's token-bucket arithmetic, awaited.
 
     Up to ``burst`` requests go at once, then ``qps`` per second; each :meth:`acquire` reserves a token
     and sleeps until it is due, so waiters are served in arrival order.
     """
 
-    def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        if qps <= 0 or burst < 1:
-            raise ValueError("qps must be > 0 and burst >= 1")
-        self.qps = qps
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
-
     def reserve(self) -> float:
         """Take one token; return how long to wait (seconds) before using it."""
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+        return self.when(None)
 
     async def acquire(self) -> None:
         delay = self.reserve()
@@ -183,10 +172,55 @@ class TokenBucket:
                 raise
 
 
+def resource_of(path: str) -> tuple[str, str]:
+    """The API group/version and resource a request path addresses (subresources and names dropped):
+    ``/apis/apps/v1/namespaces/x/statefulsets/y/status`` -> ``("apps/v1", "statefulsets")``. Paths outside
+    ``/api`` and ``/apis`` map to ``("", <first segment>)``."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 2:
+        gv, rest = parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 3:
+        gv, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+    else:
+        return "", parts[0]
+    if not rest:
+        return gv, ""
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        return gv, rest[2]
+    return gv, rest[0]
+
+
+class PerResourceLimits:
+    """``clientConnection`` QPS/burst the way etcd-druid applies them: one token bucket per resource.
+
+    etcd-druid's controller-runtime client builds one REST client per kind it touches, and client-go gives
+    every REST client its own token bucket unless one is passed in; so ``qps: 100`` lets etcd-druid write
+    ConfigMaps at 100/s and Leases at 100/s at the same time. One bucket shared by all kinds would make the
+    same configuration several times slower for druid when it creates an Etcd's dozen objects. A bucket is
+    made the first time its resource is used; there are as many as kinds druid talks to (a dozen or two).
+    """
+
+    def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        TokenBucket(qps, burst, clock)  # validates
+        self.qps, self.burst, self._clock = qps, burst, clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def bucket(self, path: str) -> TokenBucket:
+        key = resource_of(path)
+        found = self._buckets.get(key)
+        if found is None:
+            found = self._buckets[key] = TokenBucket(self.qps, self.burst, self._clock)
+        return found
+
+    async def acquire(self, path: str) -> None:
+        await self.bucket(path).acquire()
+
+
 class Kube:
     """JSON requests against one API server through a kubernetes-asyncio ``ApiClient``.
 
-    ``limiter`` (optional) rate-limits every request, watches included, as client-go does.
+    ``limiter`` (optional) rate-limits every request, watches included, per resource as etcd-druid's client
+    does (:class:`PerResourceLimits`).
     """
 
     def __init__(
@@ -195,7 +229,7 @@ class Kube:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         registry: CollectorRegistry | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: PerResourceLimits | None = None,
     ) -> None:
         self.api = api
         self.timeout = timeout
@@ -212,7 +246,7 @@ class Kube:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         registry: CollectorRegistry | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: PerResourceLimits | None = None,
     ) -> Kube:
         return cls(
             client.ApiClient(configuration=await load_configuration(kubeconfig)),
@@ -264,7 +298,7 @@ class Kube:
             (k, v if not isinstance(v, bool) else str(v).lower()) for k, v in (query or {}).items() if v is not None
         ]
         if self.limiter is not None:
-            await self.limiter.acquire()
+            await self.limiter.acquire(path)
         try:
             await self.api.update_params_for_auth(headers, params, ["BearerToken"])
             url = f"{cfg.host}{path}" + ("?" + urlencode(params) if params else "")

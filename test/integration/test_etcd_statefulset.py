@@ -12,7 +12,8 @@ from druid.api import constants as c
 from druid.components import configmap
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.runtime.objects import CONFIGMAPS, LEASES, PODS, SERVICES, STATEFULSETS, Obj
+from druid.controllers.etcd.caches import CacheSource
+from druid.runtime.objects import CONFIGMAPS, LEASES, PODS, SECRETS, SERVICES, STATEFULSETS, Obj, ObjectKey
 from druid.testing.etcds import annotate_reconcile, create_secret, etcd_manifest, get_etcd, tls, wait_for_operation
 from druid.testing.operator import Operator
 from druid.testing.sidecar import renew_member_leases
@@ -100,6 +101,22 @@ async def test_d31_missing_store_secret_gates_the_statefulset_until_it_appears(
     assert init["name"] == "change-backup-bucket-permissions"
     assert init["command"] == ["chown", "-R", "65532:65532", "/home/nonroot/local-bucket"]
     assert mounts(sts, "backup-restore")["local-backup"] == "/home/nonroot/local-bucket"
+
+    # The host path is read once per version of the Secret (druid caches Secrets by metadata only): a changed
+    # hostPath reaches the StatefulSet on the next reconcile, not the remembered one.
+    moved = base64.b64encode(b"/data/moved").decode()
+    patched = await kube.merge_patch(SECRETS, "buckets", {"data": {"hostPath": moved}}, ns)
+    secrets = CacheSource(operator.informers).secrets().store
+
+    async def seen() -> bool:  # like any cached read, a Secret update is known once its watch event arrived
+        cached = secrets.get(ObjectKey(ns, "buckets")) or {}
+        return cached.get("metadata", {}).get("resourceVersion") == patched["metadata"]["resourceVersion"]
+
+    await eventually(seen, timeout=10, what="the Secret's update seen by the operator")
+    await annotate_reconcile(kube, ns, n, {"etcd": {"quota": "1Gi"}})
+    await wait_for_operation(kube, ns, n, c.OPERATION_STATE_SUCCEEDED, generation=2)
+    sts = await kube.get(STATEFULSETS, n, ns)
+    assert volumes(sts)["local-backup"]["hostPath"]["path"] == "/data/moved/local-bucket"
 
 
 async def test_d32_cloud_provider_secret_volume(operator: Operator, kube: Kube, namespace: str) -> None:

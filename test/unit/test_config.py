@@ -26,7 +26,7 @@ from druid.config import (
 from druid.config.operator import API_VERSION
 from druid.config.servers import metrics_listen
 from druid.gocompat.net import split_host_port
-from druid.runtime.client import TokenBucket
+from druid.runtime.client import PerResourceLimits, TokenBucket, resource_of
 
 HEAD = {"apiVersion": API_VERSION, "kind": "OperatorConfiguration"}
 
@@ -463,7 +463,7 @@ def test_manager_options_from_configuration(tmp_path: Path) -> None:
     le = opts.leader_election
     assert (le.enabled, le.namespace, le.name) == (True, "ns", "druid-leader-election")
     assert (le.lease_duration, le.renew_deadline, le.retry_period, le.release_on_cancel) == (30, 20, 3, True)
-    assert run.limiter(cfg) is not None
+    assert isinstance(run.limiter(cfg), PerResourceLimits)
     cfg.client_connection.qps = -1
     assert run.limiter(cfg) is None
 
@@ -488,3 +488,29 @@ def test_token_bucket_allows_burst_then_qps() -> None:
     now[0] = 10.0  # refills, but never beyond burst
     assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert bucket.reserve() == pytest.approx(0.1)
+
+
+def test_resource_of_request_paths() -> None:
+    assert resource_of("/apis/apps/v1/namespaces/x/statefulsets/y/status") == ("apps/v1", "statefulsets")
+    assert resource_of("/apis/apps/v1/namespaces/x/statefulsets") == ("apps/v1", "statefulsets")
+    assert resource_of("/api/v1/namespaces/x/configmaps/c") == ("v1", "configmaps")
+    assert resource_of("/api/v1/namespaces/x") == ("v1", "namespaces")
+    assert resource_of("/api/v1/namespaces") == ("v1", "namespaces")
+    assert resource_of("/api/v1/nodes/n") == ("v1", "nodes")
+    assert resource_of("/apis/druid.gardener.cloud/v1alpha1/etcds?watch=1") == ("druid.gardener.cloud/v1alpha1", "etcds")
+    assert resource_of("/version") == ("", "version")
+
+
+def test_client_limits_are_per_resource_like_etcd_druids_client() -> None:
+    """etcd-druid's client has one REST client, hence one token bucket, per kind: a burst of ConfigMap writes
+    does not delay Lease writes, and an object's /status shares its kind's bucket."""
+    now = [0.0]
+    limits = PerResourceLimits(qps=10, burst=2, clock=lambda: now[0])
+    cm = "/api/v1/namespaces/x/configmaps"
+    assert [limits.bucket(f"{cm}/c{i}").reserve() for i in range(3)] == [0.0, 0.0, pytest.approx(0.1)]
+    assert limits.bucket("/apis/coordination.k8s.io/v1/namespaces/x/leases/l").reserve() == 0.0
+    sts = "/apis/apps/v1/namespaces/x/statefulsets/s"
+    assert [limits.bucket(sts).reserve(), limits.bucket(f"{sts}/status").reserve()] == [0.0, 0.0]
+    assert limits.bucket(f"{sts}/status").reserve() == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        PerResourceLimits(qps=0, burst=1)

@@ -21,6 +21,7 @@ from druid.runtime import finalizers
 from druid.runtime.client import Kube
 from druid.runtime.events import EventRecorder
 from druid.runtime.objects import Obj, ResourceRef
+from druid.runtime.reader import VersionMemo
 
 CONTROLLER_NAME = "etcd-controller"
 SYNC_RETRY_INTERVAL = 10.0  # upstream syncRetryInterval: waits inside a spec reconcile (TLS roll-out, pre-sync)
@@ -59,6 +60,7 @@ class Deps:
     # etcd-backup-restore's HTTP API and etcd's JSON gateway (ordered member updates)
     backup_restore: BackupRestoreClient = field(default_factory=BackupRestoreClient)
     rolls: RollMemory = field(default_factory=RollMemory)
+    host_paths: VersionMemo[str] = field(default_factory=VersionMemo)  # Local store Secret -> hostPath, per version
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 

@@ -50,10 +50,20 @@ def _invalid(kind: str, error: Exception) -> DruidError:
 
 
 async def _read_backup_host_path(run: Run, etcd: Etcd, plan: Plan) -> None:
-    """Local store with a secretRef: the host directory comes from the Secret's ``hostPath`` key (read uncached)."""
+    """Local store with a secretRef: the host directory comes from the Secret's ``hostPath`` key.
+
+    The Secret is read from the API server (druid caches Secrets by metadata only) once per resourceVersion the
+    cache shows; Etcds sharing a store Secret, and later reconciles of one Etcd, reuse the derived path.
+    """
     store = etcd.spec.backup.store
     name = store.secret_ref.name if store is not None and store.secret_ref else None
     if not name or name in plan.missing_secrets:
+        return
+    key = ObjectKey(etcd.namespace, name)
+    cached = run.deps.secrets.get(key)  # metadata only: identity and resourceVersion
+    hit, host_path = run.deps.host_paths.lookup(key, (cached or {}).get("metadata", {}).get("resourceVersion"))
+    if hit:
+        plan.backup_host_path = host_path
         return
     try:
         secret = await run.deps.kube.get_or_none(SECRETS, name, etcd.namespace)
@@ -64,6 +74,7 @@ async def _read_backup_host_path(run: Run, etcd: Etcd, plan: Plan) -> None:
         plan.missing_secrets.append(name)
     else:
         plan.backup_host_path = vol.local_host_path(secret)
+        run.deps.host_paths.remember(key, secret["metadata"].get("resourceVersion"), plan.backup_host_path)
 
 
 async def make_plan(run: Run, etcd: Etcd) -> Plan:
