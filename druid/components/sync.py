@@ -90,6 +90,8 @@ class ObjectCache(Protocol):
 
     def select(self, namespace: str, labels: Mapping[str, str]) -> builtins.list[Obj]: ...
 
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]: ...
+
 
 def _digest(obj: Obj) -> str:
     return hashlib.sha256(jsonc.dumps_sorted(obj)).hexdigest()

@@ -98,13 +98,29 @@ def _created(obj: Obj) -> tuple[str, str]:
     return (str(meta.get("creationTimestamp") or "~"), str(meta.get("name") or ""))
 
 
+CLAIM_PREFIX_INDEX = "claim-prefix"
+"""Index of an Etcd cache by ``<namespace>/<claim name prefix>``: the only Etcds :func:`claim_problems` must
+look at, found without walking the namespace (a walk per reconcile made N Etcds cost N² steps)."""
+
+
+def claim_prefix_index(etcd_raw: Obj) -> list[str]:
+    return [f"{(etcd_raw.get('metadata') or {}).get('namespace') or ''}/{facts.claim_name_prefix(etcd_raw)}"]
+
+
+def claim_names(etcd: Etcd) -> set[str]:
+    """The names of the member claims the StatefulSet controller will create for this Etcd."""
+    template = defaults.volume_claim_template_name(etcd)
+    return {names.claim_name(template, names.statefulset_name(etcd.name), i) for i in range(etcd.spec.replicas)}
+
+
 def claim_problems(etcd: Etcd, etcd_raw: Obj, etcds: Iterable[Obj], claims: Iterable[Obj]) -> list[str]:
     """Claims this Etcd would share with another Etcd (see the module docstring); ``etcds`` and ``claims`` are
-    the namespace's Etcds and PVCs (any may be this Etcd's own)."""
+    the namespace's Etcds and PVCs (any may be this Etcd's own), or any part of them holding those of this
+    Etcd's claim name prefix (:data:`CLAIM_PREFIX_INDEX`) and claim names (:func:`claim_names`)."""
     prefix = facts.claim_name_prefix(etcd_raw)
     mine = _created(etcd_raw)
     out = []
-    for other in etcds:
+    for other in sorted(etcds, key=_created):  # oldest first, whatever order the caller found them in
         meta = other.get("metadata") or {}
         if meta.get("name") == etcd.name or facts.claim_name_prefix(other) != prefix:
             continue
@@ -113,8 +129,7 @@ def claim_problems(etcd: Etcd, etcd_raw: Obj, etcds: Iterable[Obj], claims: Iter
                 f"spec.volumeClaimTemplate: the claims {prefix}-<ordinal> of this Etcd would be those of Etcd "
                 f"{meta.get('name')} (created earlier); choose another volumeClaimTemplate"
             )
-    template = defaults.volume_claim_template_name(etcd)
-    wanted = {names.claim_name(template, names.statefulset_name(etcd.name), i) for i in range(etcd.spec.replicas)}
+    wanted = claim_names(etcd)
     for claim in claims:
         meta = claim.get("metadata") or {}
         labels = meta.get("labels") or {}

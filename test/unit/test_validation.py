@@ -15,6 +15,7 @@ from druid.components.base import BuildOptions
 from druid.config.images import Images
 from druid.render import RenderError, render_objects
 from druid.runtime import validation as rules
+from druid.runtime.store import Store
 
 OPTS = BuildOptions(images=Images(etcd_wrapper="wrapper:1", etcd_backup_restore="br:1", alpine="alpine:1"))
 
@@ -128,6 +129,25 @@ def test_claims_of_an_older_etcd_are_refused_to_the_newer_one_only() -> None:
     same_time = raw_etcd("b-a-b", "2026-01-01T00:00:00Z", volumeClaimTemplate="a")
     assert claims(older, [older, same_time]) == [] and claims(same_time, [older, same_time]) != []  # then by name
     assert claims(raw_etcd("c", volumeClaimTemplate="a"), [older]) == []
+
+
+def test_the_claim_prefix_index_finds_every_etcd_the_walk_would_refuse() -> None:
+    """The controller looks only at the Etcds indexed under this Etcd's claim name prefix: the same answer as
+    walking the namespace, for Etcds whose names and templates make prefixes collide or not."""
+    store = Store({validation.CLAIM_PREFIX_INDEX: validation.claim_prefix_index})
+    etcds = [
+        raw_etcd("a-b", "2026-01-01T00:00:00Z"),
+        raw_etcd("b-a-b", "2026-01-02T00:00:00Z", volumeClaimTemplate="a"),
+        raw_etcd("b", "2026-01-03T00:00:00Z", volumeClaimTemplate="a-b-a"),
+        raw_etcd("c", "2026-01-01T00:00:00Z"),
+        raw_etcd("d", "2026-01-04T00:00:00Z", volumeClaimTemplate="c"),
+    ]
+    for e in etcds:
+        store.put(e)
+    for e in etcds:
+        indexed = store.by_index(validation.CLAIM_PREFIX_INDEX, validation.claim_prefix_index(e)[0])
+        assert claims(e, indexed) == claims(e, etcds)
+    assert claims(etcds[1], etcds) != [] and claims(etcds[2], etcds) != []  # the index is not trivially empty
 
 
 def test_claims_labelled_as_another_etcds_are_refused() -> None:

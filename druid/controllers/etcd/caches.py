@@ -22,6 +22,7 @@ from typing import Any
 
 from druid.api import constants as c
 from druid.components import registry
+from druid.components import validation
 from druid.components.sync import FIELD_MANAGER
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.secrets import ensure_index
@@ -103,6 +104,8 @@ class CacheSource:
         informer: SharedInformer = self.options(resource).informer(self.factory, resource)
         if resource == ETCDS:
             ensure_index(informer)
+            with contextlib.suppress(ValueError):  # already there: the controllers share the informer
+                informer.add_indexer(validation.CLAIM_PREFIX_INDEX, validation.claim_prefix_index)
         elif resource in PART_OF_INDEXED:
             with contextlib.suppress(ValueError):  # already there: the controllers share the informer
                 informer.add_indexer(label_index_name(c.LABEL_PART_OF), label_index(c.LABEL_PART_OF))

@@ -100,7 +100,12 @@ async def make_plan(run: Run, etcd: Etcd) -> Plan:
         raise _invalid(e.kind, e.error) from e
     problems = validation.spec_problems(etcd, plan.objects)
     if registry.STATEFUL_SET in plan.objects:
-        etcds, claims = (deps.caches[r].list(etcd.namespace) if r in deps.caches else [] for r in (ETCDS, PVCS))
+        etcds = deps.caches[ETCDS].by_index(validation.CLAIM_PREFIX_INDEX, validation.claim_prefix_index(run.etcd)[0])
+        claims = [
+            claim
+            for name in validation.claim_names(etcd)
+            if (claim := deps.caches[PVCS].get(ObjectKey(etcd.namespace, name))) is not None
+        ]
         problems += validation.claim_problems(etcd, run.etcd, etcds, claims)
     if problems:
         raise invalid_spec(problems)
