@@ -131,7 +131,7 @@ class _Model(BaseModel):
 
 
 class ClientConnectionConfiguration(_Model):
-    qps: float = DEFAULT_QPS  # < 0 disables client-side rate limiting
+    qps: float = DEFAULT_QPS  # per resource kind, as etcd-druid's client applies it; < 0 disables client-side limiting
     burst: int = DEFAULT_BURST
     content_type: str = ""  # accepted, not applied: druid always speaks JSON
     accept_content_types: str = ""  # accepted, not applied
