@@ -182,7 +182,7 @@ def _represent_str(dumper: Any, data: str) -> yaml.ScalarNode:
 def _dumper(base: type) -> type:
     """A PyYAML dumper on ``base`` that decides implicit tags and string styles as go-yaml does."""
 
-    class Dumper(base):  # type: ignore[misc, valid-type]
+    class Dumper(base):
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             if kind is yaml.ScalarNode and implicit[0]:
                 return resolve(value)

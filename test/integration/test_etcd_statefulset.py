@@ -10,9 +10,9 @@ import yaml
 
 from druid.api import constants as c
 from druid.components import configmap
+from druid.controllers.etcd.caches import CacheSource
 from druid.controllers.etcd.operation import ETCDS
 from druid.runtime.client import Kube
-from druid.controllers.etcd.caches import CacheSource
 from druid.runtime.objects import CONFIGMAPS, LEASES, PODS, SECRETS, SERVICES, STATEFULSETS, Obj, ObjectKey
 from druid.testing.etcds import annotate_reconcile, create_secret, etcd_manifest, get_etcd, tls, wait_for_operation
 from druid.testing.operator import Operator

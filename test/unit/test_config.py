@@ -497,7 +497,10 @@ def test_resource_of_request_paths() -> None:
     assert resource_of("/api/v1/namespaces/x") == ("v1", "namespaces")
     assert resource_of("/api/v1/namespaces") == ("v1", "namespaces")
     assert resource_of("/api/v1/nodes/n") == ("v1", "nodes")
-    assert resource_of("/apis/druid.gardener.cloud/v1alpha1/etcds?watch=1") == ("druid.gardener.cloud/v1alpha1", "etcds")
+    assert resource_of("/apis/druid.gardener.cloud/v1alpha1/etcds?watch=1") == (
+        "druid.gardener.cloud/v1alpha1",
+        "etcds",
+    )
     assert resource_of("/version") == ("", "version")
 
 

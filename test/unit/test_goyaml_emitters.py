@@ -55,10 +55,14 @@ def test_marshal_writes_what_go_writes(doc: str, go: str) -> None:
 keys = st.from_regex(r"[a-z][a-z0-9-]{0,30}", fullmatch=True)  # the ConfigMap's keys are etcd flag names
 bmp_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFFFD, exclude_categories=["Cs", "Cc"]))
 words = st.sampled_from(["", "y", "on", "No", "null", "~", "1e3", "08", "a: b", "- x", "#c", " lead", "trail ", "%x"])
-strings = st.one_of(words, bmp_text, st.lists(st.sampled_from(["word", "http://a:2380", " ", ","]), max_size=40).map("".join))
+strings = st.one_of(
+    words, bmp_text, st.lists(st.sampled_from(["word", "http://a:2380", " ", ","]), max_size=40).map("".join)
+)
 scalars = st.one_of(strings, st.integers(-(2**63), 2**63 - 1), st.booleans(), st.none())
 values = st.recursive(
-    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=30
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
+    max_leaves=30,
 )
 
 

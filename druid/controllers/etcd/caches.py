@@ -21,8 +21,7 @@ import contextlib
 from typing import Any
 
 from druid.api import constants as c
-from druid.components import registry
-from druid.components import validation
+from druid.components import registry, validation
 from druid.components.sync import FIELD_MANAGER
 from druid.controllers.etcd.operation import ETCDS
 from druid.controllers.etcd.secrets import ensure_index
