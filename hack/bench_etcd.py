@@ -256,6 +256,10 @@ async def one_run(cp: ControlPlane, n: int, a: argparse.Namespace, tag: str) -> 
             run.converge_s, run.cpu_s = time.monotonic() - t0, cpu_seconds(druid.pid) - cpu0
             run.rss_converged = rss_mib(druid.pid)
             run.requests = requests(metrics_port) - req0
+            print(
+                f"  [N={n} converged {run.converge_s:.1f} s, CPU {run.cpu_s:.2f} s, RSS {run.rss_converged:.0f} MiB]",
+                flush=True,
+            )
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(60)

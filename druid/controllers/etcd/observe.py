@@ -7,6 +7,7 @@ StatefulSet is not Bound. An unchanged status makes no write.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from druid.api import names
@@ -33,15 +34,17 @@ async def _pvc_warnings(run: Run, sts: Obj | None) -> dict[str, list[dict[str, A
         if any(pvc["metadata"]["name"].startswith(p) for p in prefixes)
         and (pvc.get("status") or {}).get("phase") != "Bound"
     ]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for pvc in sorted(unbound):
+
+    async def warnings(pvc: str) -> list[dict[str, Any]]:
         selector = f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={pvc},type=Warning"
-        try:
-            events = await run.deps.kube.list(EVENTS, namespace, field_selector=selector)
-        except ApiError:
-            return None
-        out[pvc] = list(events.get("items") or [])
-    return out
+        return list((await run.deps.kube.list(EVENTS, namespace, field_selector=selector)).get("items") or [])
+
+    claims = sorted(unbound)
+    try:  # one round trip for all of them, not one per claim (a status reconcile of a new Etcd waits on these)
+        found = await asyncio.gather(*(warnings(pvc) for pvc in claims))
+    except ApiError:
+        return None
+    return dict(zip(claims, found, strict=True))
 
 
 async def observe(run: Run) -> Observed:
